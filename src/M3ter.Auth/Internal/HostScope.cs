@@ -1,0 +1,38 @@
+using System;
+
+namespace M3ter.Auth.Internal;
+
+/// <summary>
+/// The hosts that get m3ter's token: the API host of <see cref="M3terAuthOptions.BaseAddress"/> and its ingest
+/// counterpart (<c>api.</c> replaced by <c>ingest.</c>), on the same scheme and port. Nothing else ever sees it.
+/// </summary>
+internal sealed class HostScope
+{
+    public HostScope(Uri baseAddress)
+    {
+        Scheme = baseAddress.Scheme;
+        Port = baseAddress.Port;
+        ApiHost = baseAddress.Host;
+        IngestHost = ApiHost.StartsWith("api.", StringComparison.OrdinalIgnoreCase) ? "ingest." + ApiHost.Substring(4) : ApiHost;
+    }
+
+    public string Scheme { get; }
+
+    public int Port { get; }
+
+    public string ApiHost { get; }
+
+    public string IngestHost { get; }
+
+    public bool Matches(Uri? uri)
+    {
+        if (uri is null || !uri.IsAbsoluteUri || uri.Port != Port || !string.Equals(uri.Scheme, Scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        string host = uri.Host;
+        return string.Equals(host, ApiHost, StringComparison.OrdinalIgnoreCase)
+            || string.Equals(host, IngestHost, StringComparison.OrdinalIgnoreCase);
+    }
+}

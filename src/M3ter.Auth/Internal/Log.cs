@@ -1,0 +1,39 @@
+using System;
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace M3ter.Auth.Internal;
+
+/// <summary>Every log message of the package, source-generated. None of them takes a secret or a token as an argument.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Debug, "Requesting an m3ter access token from {TokenEndpoint}.", EventName = "TokenRequesting")]
+    public static partial void TokenRequesting(ILogger logger, Uri tokenEndpoint);
+
+    [LoggerMessage(2, LogLevel.Debug, "Obtained an m3ter access token expiring at {ExpiresAt:O} (lifetime {Lifetime}).", EventName = "TokenAcquired")]
+    public static partial void TokenAcquired(ILogger logger, DateTimeOffset expiresAt, TimeSpan lifetime);
+
+    [LoggerMessage(3, LogLevel.Warning, "Retrying the m3ter token request in {Delay} (retry {Retry}): {Reason}", EventName = "TokenRequestRetrying")]
+    public static partial void TokenRequestRetrying(ILogger logger, TimeSpan delay, int retry, string reason);
+
+    [LoggerMessage(4, LogLevel.Error, "No m3ter access token could be obtained: {Reason}", EventName = "TokenRequestFailed")]
+    public static partial void TokenRequestFailed(ILogger logger, string reason);
+
+    [LoggerMessage(5, LogLevel.Warning, "Refreshing the m3ter access token failed; the current token stays in use until it expires at {ExpiresAt:O}, and the refresh is retried in {RetryIn}. {Reason}", EventName = "BackgroundRefreshFailed")]
+    public static partial void BackgroundRefreshFailed(ILogger logger, DateTimeOffset expiresAt, TimeSpan retryIn, string reason);
+
+    [LoggerMessage(6, LogLevel.Information, "m3ter answered {StatusCode} to {Method} {Host}{Path}; replaying it once with a fresh token.", EventName = "ReplayingWithFreshToken")]
+    public static partial void ReplayingWithFreshToken(ILogger logger, HttpStatusCode statusCode, string method, string host, string path);
+
+    [LoggerMessage(7, LogLevel.Information, "m3ter answered {StatusCode} to {Method} {Host}{Path} with a fresh token too: treating it as a permission error, not an expired token, so further refusals do not force new tokens for {Cooldown}.", EventName = "PermanentRejection")]
+    public static partial void PermanentRejection(ILogger logger, HttpStatusCode statusCode, string method, string host, string path, TimeSpan cooldown);
+
+    [LoggerMessage(8, LogLevel.Information, "The m3ter options of registration '{Registration}' changed; the cached token was dropped and the next request uses the new settings.", EventName = "OptionsChanged")]
+    public static partial void OptionsChanged(ILogger logger, string registration);
+
+    [LoggerMessage(9, LogLevel.Debug, "The m3ter credentials were rejected {Age} ago; failing at once without a token request until {RetryAt:O}.", EventName = "RejectionRemembered")]
+    public static partial void RejectionRemembered(ILogger logger, TimeSpan age, DateTimeOffset retryAt);
+
+    [LoggerMessage(10, LogLevel.Debug, "Refreshing the m3ter access token failed again ({Failures} in a row); retrying in {RetryIn}. {Reason}", EventName = "BackgroundRefreshStillFailing")]
+    public static partial void BackgroundRefreshStillFailing(ILogger logger, int failures, TimeSpan retryIn, string reason);
+}

@@ -1,0 +1,99 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace M3ter.Auth.Internal;
+
+/// <summary>
+/// Reads <see cref="M3terAuthOptions"/> from configuration and from the environment variables the official m3ter SDKs
+/// use, without reflection (trimming-safe). A value that cannot be parsed is recorded and reported by validation with
+/// the key it came from, instead of failing somewhere deep inside the options factory.
+/// </summary>
+internal static class M3terAuthConfiguration
+{
+    /// <summary>The environment variables for the default registration, by option name.</summary>
+    public static readonly IReadOnlyDictionary<string, string> EnvironmentVariables = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        [nameof(M3terAuthOptions.AccessKeyId)] = "M3TER_API_KEY",
+        [nameof(M3terAuthOptions.ApiSecret)] = "M3TER_API_SECRET",
+        [nameof(M3terAuthOptions.OrganizationId)] = "M3TER_ORG_ID",
+        [nameof(M3terAuthOptions.BaseAddress)] = "M3TER_BASE_URL",
+    };
+
+    public static void ApplyEnvironment(M3terAuthOptions options) =>
+        Apply(options, key => EnvironmentVariables.TryGetValue(key, out string? variable) ? Environment.GetEnvironmentVariable(variable) : null, key => EnvironmentVariables[key]);
+
+    public static void ApplySection(M3terAuthOptions options, IConfiguration section)
+    {
+        string path = section is IConfigurationSection s ? s.Path : string.Empty;
+        Apply(options, key => section[key], key => path.Length == 0 ? key : path + ":" + key);
+    }
+
+    private static void Apply(M3terAuthOptions options, Func<string, string?> read, Func<string, string> describe)
+    {
+        SetString(read, nameof(M3terAuthOptions.AccessKeyId), v => options.AccessKeyId = v);
+        SetString(read, nameof(M3terAuthOptions.ApiSecret), v => options.ApiSecret = v);
+        SetString(read, nameof(M3terAuthOptions.OrganizationId), v => options.OrganizationId = v);
+
+        if (Value(read, nameof(M3terAuthOptions.BaseAddress)) is string address)
+        {
+            if (Uri.TryCreate(address, UriKind.Absolute, out Uri? uri))
+            {
+                options.BaseAddress = uri;
+            }
+            else
+            {
+                Error(options, $"{describe(nameof(M3terAuthOptions.BaseAddress))} must be an absolute URI such as https://api.m3ter.com/, but it is '{address}'.");
+            }
+        }
+
+        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.RefreshBeforeExpiry), v => options.RefreshBeforeExpiry = v);
+        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.TokenRequestTimeout), v => options.TokenRequestTimeout = v);
+        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.RetryDelay), v => options.RetryDelay = v);
+        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.RejectedCredentialsCacheDuration), v => options.RejectedCredentialsCacheDuration = v);
+
+        if (Value(read, nameof(M3terAuthOptions.MaxRetryAttempts)) is string retries)
+        {
+            if (int.TryParse(retries, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+            {
+                options.MaxRetryAttempts = value;
+            }
+            else
+            {
+                Error(options, $"{describe(nameof(M3terAuthOptions.MaxRetryAttempts))} must be a whole number, but it is '{retries}'.");
+            }
+        }
+    }
+
+    private static string? Value(Func<string, string?> read, string key) =>
+        read(key) is { Length: > 0 } value ? value.Trim() : null;
+
+    private static void SetString(Func<string, string?> read, string key, Action<string> set)
+    {
+        if (Value(read, key) is string value)
+        {
+            set(value);
+        }
+    }
+
+    private static void SetTimeSpan(M3terAuthOptions options, Func<string, string?> read, Func<string, string> describe, string key, Action<TimeSpan> set)
+    {
+        if (Value(read, key) is not string text)
+        {
+            return;
+        }
+
+        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out TimeSpan value))
+        {
+            set(value);
+        }
+        else
+        {
+            Error(options, $"{describe(key)} must be a time span such as 00:05:00, but it is '{text}'.");
+        }
+    }
+
+    private static void Error(M3terAuthOptions options, string message) =>
+        (options.ConfigurationErrors ??= new List<string>()).Add(message);
+}

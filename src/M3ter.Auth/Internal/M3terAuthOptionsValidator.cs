@@ -1,0 +1,96 @@
+using System;
+using System.Collections.Generic;
+using System.Net;
+using Microsoft.Extensions.Options;
+
+namespace M3ter.Auth.Internal;
+
+/// <summary>Validates <see cref="M3terAuthOptions"/>; every message names the setting (as its configuration key) and never a secret.</summary>
+internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOptions>
+{
+    public ValidateOptionsResult Validate(string? name, M3terAuthOptions options)
+    {
+        List<string> errors = Collect(options, string.IsNullOrEmpty(name) ? M3terAuthOptions.ConfigurationSectionName : M3terAuthOptions.ConfigurationSectionName + ":" + name);
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>Checks options handed to a constructor and returns a private copy, so later changes cannot bypass validation.</summary>
+    public static M3terAuthOptions ValidatedCopy(M3terAuthOptions options, string paramName)
+    {
+        if (options is null)
+        {
+            throw new ArgumentNullException(paramName);
+        }
+
+        List<string> errors = Collect(options, M3terAuthOptions.ConfigurationSectionName);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid m3ter options: " + string.Join(" ", errors), paramName);
+        }
+
+        return options.Clone();
+    }
+
+    private static List<string> Collect(M3terAuthOptions options, string prefix)
+    {
+        var errors = new List<string>();
+        if (options.ConfigurationErrors is { Count: > 0 } configurationErrors)
+        {
+            errors.AddRange(configurationErrors);
+        }
+
+        if (string.IsNullOrWhiteSpace(options.AccessKeyId))
+        {
+            errors.Add($"{prefix}:AccessKeyId is required (the access key id of an m3ter service user; environment variable M3TER_API_KEY).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ApiSecret))
+        {
+            errors.Add($"{prefix}:ApiSecret is required (the service user's API secret; environment variable M3TER_API_SECRET).");
+        }
+
+        Uri baseAddress = options.BaseAddress;
+        if (!baseAddress.IsAbsoluteUri)
+        {
+            errors.Add($"{prefix}:BaseAddress must be an absolute URI such as https://api.m3ter.com/, but it is '{baseAddress}'.");
+        }
+        else if (baseAddress.Scheme == Uri.UriSchemeHttp && !IsLoopback(baseAddress))
+        {
+            errors.Add($"{prefix}:BaseAddress must use https (plain http is allowed only for loopback addresses, such as the emulator's), but it is '{baseAddress}'.");
+        }
+        else if (baseAddress.Scheme != Uri.UriSchemeHttp && baseAddress.Scheme != Uri.UriSchemeHttps)
+        {
+            errors.Add($"{prefix}:BaseAddress must be an http(s) URI, but its scheme is '{baseAddress.Scheme}'.");
+        }
+
+        if (options.RefreshBeforeExpiry < TimeSpan.Zero)
+        {
+            errors.Add($"{prefix}:RefreshBeforeExpiry must not be negative, but it is {options.RefreshBeforeExpiry}.");
+        }
+
+        if (options.TokenRequestTimeout <= TimeSpan.Zero || options.TokenRequestTimeout > TimeSpan.FromHours(24))
+        {
+            errors.Add($"{prefix}:TokenRequestTimeout must be positive and at most a day, but it is {options.TokenRequestTimeout}.");
+        }
+
+        if (options.MaxRetryAttempts is < 0 or > 10)
+        {
+            errors.Add($"{prefix}:MaxRetryAttempts must be between 0 and 10, but it is {options.MaxRetryAttempts}.");
+        }
+
+        if (options.RetryDelay < TimeSpan.Zero || options.RetryDelay > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{prefix}:RetryDelay must be between zero and one minute, but it is {options.RetryDelay}.");
+        }
+
+        if (options.RejectedCredentialsCacheDuration < TimeSpan.Zero)
+        {
+            errors.Add($"{prefix}:RejectedCredentialsCacheDuration must not be negative, but it is {options.RejectedCredentialsCacheDuration}.");
+        }
+
+        return errors;
+    }
+
+    private static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback || (IPAddress.TryParse(uri.DnsSafeHost, out IPAddress? address) && IPAddress.IsLoopback(address));
+}

@@ -1,0 +1,276 @@
+using System;
+using System.Net;
+using System.Net.Http;
+using System.Threading;
+using System.Threading.Tasks;
+using M3ter.Auth.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace M3ter.Auth;
+
+/// <summary>
+/// A <see cref="DelegatingHandler"/> that attaches <c>Authorization: Bearer …</c> to every request for m3ter's API and
+/// ingest hosts, and replays a request once with a fresh token when m3ter refuses its token with 401 or 403.
+/// </summary>
+/// <remarks>
+/// <para>Requests to any other host pass through untouched. If no token can be obtained the request is not sent and
+/// <see cref="M3terAuthException"/> is thrown: nothing goes to m3ter without a token.</para>
+/// <para>m3ter answers 403 both for an expired token and for a missing permission. When a request replayed with a
+/// fresh token is refused again, the refusal is taken to be about permissions: for the next minute, further 401/403
+/// answers to that token are returned to the caller as they are, without forcing new tokens.</para>
+/// <para>Request content that cannot be read twice (a stream, for example) is buffered before it is sent, so the
+/// replay carries the identical body.</para>
+/// </remarks>
+public sealed class M3terAuthHandler : DelegatingHandler
+{
+    /// <summary>How long a token whose fresh replay was refused is trusted to be refused for other reasons.</summary>
+    internal static readonly TimeSpan PermanentRejectionCooldown = TimeSpan.FromMinutes(1);
+
+    private readonly ITokenProvider _tokenProvider;
+    private readonly Func<HostScope> _scope;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+
+    /// <summary>Initializes a new instance of the <see cref="M3terAuthHandler"/> class.</summary>
+    /// <param name="tokenProvider">Where tokens come from.</param>
+    /// <param name="options">The options whose <see cref="M3terAuthOptions.BaseAddress"/> decides which hosts get the token.</param>
+    /// <param name="logger">Where to log; nothing by default.</param>
+    /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="tokenProvider"/> or <paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is not valid; the message names the setting.</exception>
+    public M3terAuthHandler(ITokenProvider tokenProvider, M3terAuthOptions options, ILogger<M3terAuthHandler>? logger = null, TimeProvider? timeProvider = null)
+        : this(tokenProvider, ConstantScope(options), logger, timeProvider)
+    {
+    }
+
+    internal M3terAuthHandler(ITokenProvider tokenProvider, Func<HostScope> scope, ILogger? logger, TimeProvider? timeProvider)
+    {
+        _tokenProvider = tokenProvider ?? throw new ArgumentNullException(nameof(tokenProvider));
+        _scope = scope;
+        _logger = logger ?? NullLogger.Instance;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <inheritdoc />
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request is null)
+        {
+            throw new ArgumentNullException(nameof(request));
+        }
+
+        if (!_scope().Matches(request.RequestUri))
+        {
+            return base.SendAsync(request, cancellationToken);
+        }
+
+        ValueTask<M3terToken> pending = _tokenProvider.GetTokenAsync(cancellationToken);
+        if (pending.IsCompletedSuccessfully && IsReplayable(request.Content))
+        {
+            // The warm path: a cached token and a body that can be sent twice; no state machine unless m3ter refuses.
+            M3terToken token = pending.Result;
+            request.Headers.Authorization = token.HeaderValue;
+            Task<HttpResponseMessage> sending = base.SendAsync(request, cancellationToken);
+            if (sending.Status == TaskStatus.RanToCompletion && !IsRefusal(sending.Result))
+            {
+                return sending;
+            }
+
+            return CompleteAsync(sending, request, token, cancellationToken);
+        }
+
+        return SendSlowAsync(pending, request, cancellationToken);
+    }
+
+#if NET5_0_OR_GREATER
+    /// <inheritdoc />
+    protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request is null)
+        {
+            throw new ArgumentNullException(nameof(request));
+        }
+
+        if (!_scope().Matches(request.RequestUri))
+        {
+            return base.Send(request, cancellationToken);
+        }
+
+        // The synchronous API is synchronous all the way: when a token must be fetched, this thread waits for it.
+        M3terToken token = WaitForToken(AwaitToken(_tokenProvider.GetTokenAsync(cancellationToken)));
+        if (!IsReplayable(request.Content))
+        {
+            LoadIntoBuffer(request.Content!, cancellationToken).GetAwaiter().GetResult();
+        }
+
+        request.Headers.Authorization = token.HeaderValue;
+        HttpResponseMessage response = base.Send(request, cancellationToken);
+        M3terToken? fresh = RenewAfterRefusal(response, request, token, static (provider, ct) => WaitForToken(AwaitToken(provider.GetTokenAsync(ct))), cancellationToken);
+        if (fresh is null)
+        {
+            return response;
+        }
+
+        request.Headers.Authorization = fresh.HeaderValue;
+        return NotePermanentRefusal(base.Send(request, cancellationToken), request, fresh);
+    }
+
+    private static M3terToken WaitForToken(Task<M3terToken> task) => task.GetAwaiter().GetResult();
+#endif
+
+    private static Func<HostScope> ConstantScope(M3terAuthOptions options)
+    {
+        var scope = new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options)).BaseAddress);
+        return () => scope;
+    }
+
+    /// <summary>Content that serializes the same bytes every time it is sent; anything else is buffered first.</summary>
+    private static bool IsReplayable(HttpContent? content) =>
+        content is null or ByteArrayContent
+#if NET5_0_OR_GREATER
+            or ReadOnlyMemoryContent
+#endif
+        ;
+
+    private static Task LoadIntoBuffer(HttpContent content, CancellationToken cancellationToken)
+    {
+#if NET9_0_OR_GREATER
+        return content.LoadIntoBufferAsync(cancellationToken);
+#else
+        _ = cancellationToken;
+        return content.LoadIntoBufferAsync();
+#endif
+    }
+
+    private static bool IsRefusal(HttpResponseMessage response) =>
+        response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden;
+
+    private static Exception NoToken(Exception exception) =>
+        exception as M3terAuthException ?? new M3terAuthException("No m3ter access token could be obtained, so the request was not sent: " + exception.Message, exception);
+
+    private static async Task<M3terToken> AwaitToken(ValueTask<M3terToken> pending)
+    {
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not M3terAuthException)
+        {
+            throw NoToken(ex);
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendSlowAsync(ValueTask<M3terToken> pending, HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        M3terToken token = await AwaitToken(pending).ConfigureAwait(false);
+        if (!IsReplayable(request.Content))
+        {
+            await LoadIntoBuffer(request.Content!, cancellationToken).ConfigureAwait(false);
+        }
+
+        request.Headers.Authorization = token.HeaderValue;
+        return await CompleteAsync(base.SendAsync(request, cancellationToken), request, token, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage> sending, HttpRequestMessage request, M3terToken token, CancellationToken cancellationToken)
+    {
+        HttpResponseMessage response = await sending.ConfigureAwait(false);
+        if (!IsRefusal(response))
+        {
+            return response;
+        }
+
+        M3terToken? fresh = await RenewAfterRefusalAsync(response, request, token, cancellationToken).ConfigureAwait(false);
+        if (fresh is null)
+        {
+            return response;
+        }
+
+        request.Headers.Authorization = fresh.HeaderValue;
+        return NotePermanentRefusal(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, fresh);
+    }
+
+    private Task<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, CancellationToken cancellationToken)
+    {
+        if (!ShouldRenew(token))
+        {
+            return Task.FromResult<M3terToken?>(null);
+        }
+
+        return RenewAsync(response, request, token, cancellationToken);
+    }
+
+    private async Task<M3terToken?> RenewAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, CancellationToken cancellationToken)
+    {
+        _tokenProvider.Invalidate(token);
+        M3terToken fresh;
+        try
+        {
+            fresh = await AwaitToken(_tokenProvider.GetTokenAsync(cancellationToken)).ConfigureAwait(false);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+
+        return PrepareReplay(response, request, token, fresh);
+    }
+
+#if NET5_0_OR_GREATER
+    private M3terToken? RenewAfterRefusal(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, Func<ITokenProvider, CancellationToken, M3terToken> getToken, CancellationToken cancellationToken)
+    {
+        if (!IsRefusal(response) || !ShouldRenew(token))
+        {
+            return null;
+        }
+
+        _tokenProvider.Invalidate(token);
+        M3terToken fresh;
+        try
+        {
+            fresh = getToken(_tokenProvider, cancellationToken);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+
+        return PrepareReplay(response, request, token, fresh);
+    }
+#endif
+
+    /// <summary>Whether a refusal of <paramref name="token"/> may be an expired or revoked token, worth a fresh one.</summary>
+    private bool ShouldRenew(M3terToken token)
+    {
+        long refusedAt = token.PermanentRejectionTicks;
+        return refusedAt == 0 || _timeProvider.GetUtcNow().UtcTicks - refusedAt >= PermanentRejectionCooldown.Ticks;
+    }
+
+    /// <summary>Returns the token to replay with, or null (keeping the refusal) when the provider had no other token to give.</summary>
+    private M3terToken? PrepareReplay(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, M3terToken fresh)
+    {
+        if (ReferenceEquals(fresh, token))
+        {
+            return null;
+        }
+
+        Log.ReplayingWithFreshToken(_logger, response.StatusCode, request.Method.Method, request.RequestUri!.Host, request.RequestUri.AbsolutePath);
+        M3terAuthDiagnostics.Replays.Add(1);
+        response.Dispose();
+        return fresh;
+    }
+
+    private HttpResponseMessage NotePermanentRefusal(HttpResponseMessage replayed, HttpRequestMessage request, M3terToken fresh)
+    {
+        if (IsRefusal(replayed))
+        {
+            fresh.PermanentRejectionTicks = _timeProvider.GetUtcNow().UtcTicks;
+            Log.PermanentRejection(_logger, replayed.StatusCode, request.Method.Method, request.RequestUri!.Host, request.RequestUri.AbsolutePath, PermanentRejectionCooldown);
+        }
+
+        return replayed;
+    }
+}

@@ -1,0 +1,118 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+
+namespace M3ter.Auth;
+
+/// <summary>
+/// Options for m3ter Service Authentication: the service user's credentials, where m3ter lives, and how tokens are
+/// refreshed and requested.
+/// </summary>
+/// <remarks>
+/// With <c>AddM3terAuth()</c> the options are read from the environment variables <c>M3TER_API_KEY</c>,
+/// <c>M3TER_API_SECRET</c>, <c>M3TER_ORG_ID</c> and <c>M3TER_BASE_URL</c>, then from the <c>M3ter</c> configuration
+/// section, then from the delegate passed in; each later source wins.
+/// </remarks>
+public sealed class M3terAuthOptions
+{
+    /// <summary>The name of the configuration section that <c>AddM3terAuth()</c> binds.</summary>
+    public const string ConfigurationSectionName = "M3ter";
+
+    /// <summary>The address of m3ter's production API.</summary>
+    public static readonly Uri DefaultBaseAddress = new("https://api.m3ter.com/");
+
+    private Uri _baseAddress = DefaultBaseAddress;
+
+    /// <summary>Gets or sets the access key id of the m3ter service user.</summary>
+    /// <value>The access key id; required. Environment variable <c>M3TER_API_KEY</c>, configuration key <c>M3ter:AccessKeyId</c>.</value>
+    public string AccessKeyId { get; set; } = string.Empty;
+
+    /// <summary>Gets or sets the API secret of the m3ter service user.</summary>
+    /// <value>The secret; required. Environment variable <c>M3TER_API_SECRET</c>, configuration key <c>M3ter:ApiSecret</c>. Never logged or shown by <see cref="ToString"/>.</value>
+    public string ApiSecret { get; set; } = string.Empty;
+
+    /// <summary>Gets or sets the m3ter organization id that API paths use (<c>/organizations/{orgId}/...</c>).</summary>
+    /// <value>The organization id, or <see langword="null"/> (the default). Environment variable <c>M3TER_ORG_ID</c>.</value>
+    public string? OrganizationId { get; set; }
+
+    /// <summary>Gets or sets the base address of m3ter's API; the token endpoint is this address plus <c>oauth/token</c>.</summary>
+    /// <value>Defaults to <c>https://api.m3ter.com/</c>. Environment variable <c>M3TER_BASE_URL</c>. A path without a trailing slash gets one.</value>
+    /// <exception cref="ArgumentNullException">The value is <see langword="null"/>.</exception>
+    public Uri BaseAddress
+    {
+        get => _baseAddress;
+        set
+        {
+            if (value is null)
+            {
+                throw new ArgumentNullException(nameof(value));
+            }
+
+            _baseAddress = WithTrailingSlash(value);
+        }
+    }
+
+    /// <summary>Gets or sets how long before a token expires a new one is fetched in the background.</summary>
+    /// <value>
+    /// Defaults to 5 minutes. For a token whose lifetime is less than twice this, the refresh starts halfway through
+    /// the token's lifetime instead, so short-lived tokens are still cached.
+    /// </value>
+    public TimeSpan RefreshBeforeExpiry { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Gets or sets the time one attempt at the token endpoint may take before it is abandoned and retried.</summary>
+    /// <value>Defaults to 10 seconds. Independent of the caller's own cancellation and timeouts.</value>
+    public TimeSpan TokenRequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Gets or sets how many times a token request that failed transiently (network error, timeout, 408, 429, 5xx) is retried.</summary>
+    /// <value>Defaults to 3. Zero turns retries off. Rejected credentials (400, 401, 403) are never retried.</value>
+    public int MaxRetryAttempts { get; set; } = 3;
+
+    /// <summary>Gets or sets the base delay of the jittered exponential back-off between token request retries.</summary>
+    /// <value>Defaults to 1 second. A <c>Retry-After</c> header from the server takes precedence.</value>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Gets or sets how long a rejection of the credentials (400, 401 or 403 from the token endpoint) is remembered.</summary>
+    /// <value>
+    /// Defaults to 30 seconds. While it is remembered, callers get the same <see cref="M3terAuthException"/> at once
+    /// instead of each sending a token request, so a wrong secret under heavy traffic makes a trickle of token
+    /// requests, not a storm. Changing the options through configuration forgets it.
+    /// </value>
+    public TimeSpan RejectedCredentialsCacheDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Problems found while reading configuration; reported by validation with the setting's name.</summary>
+    internal List<string>? ConfigurationErrors { get; set; }
+
+    /// <summary>Returns a description of the options that shows where they point but never the secret.</summary>
+    /// <returns>The key id, organization and base address; the secret only as <c>***</c> (or <c>(empty)</c>).</returns>
+    public override string ToString() => string.Format(
+        CultureInfo.InvariantCulture,
+        "M3terAuthOptions {{ AccessKeyId = {0}, ApiSecret = {1}, OrganizationId = {2}, BaseAddress = {3} }}",
+        string.IsNullOrEmpty(AccessKeyId) ? "(empty)" : AccessKeyId,
+        string.IsNullOrEmpty(ApiSecret) ? "(empty)" : "***",
+        OrganizationId ?? "(none)",
+        BaseAddress);
+
+    internal M3terAuthOptions Clone() => (M3terAuthOptions)MemberwiseClone();
+
+    /// <summary>Whether two option sets would produce the same tokens and behaviour (used to ignore configuration reloads that change nothing here).</summary>
+    internal bool IsEquivalentTo(M3terAuthOptions other) =>
+        string.Equals(AccessKeyId, other.AccessKeyId, StringComparison.Ordinal)
+        && string.Equals(ApiSecret, other.ApiSecret, StringComparison.Ordinal)
+        && string.Equals(OrganizationId, other.OrganizationId, StringComparison.Ordinal)
+        && BaseAddress == other.BaseAddress
+        && RefreshBeforeExpiry == other.RefreshBeforeExpiry
+        && TokenRequestTimeout == other.TokenRequestTimeout
+        && MaxRetryAttempts == other.MaxRetryAttempts
+        && RetryDelay == other.RetryDelay
+        && RejectedCredentialsCacheDuration == other.RejectedCredentialsCacheDuration;
+
+    private static Uri WithTrailingSlash(Uri uri)
+    {
+        if (!uri.IsAbsoluteUri || uri.AbsolutePath.EndsWith("/", StringComparison.Ordinal))
+        {
+            return uri;
+        }
+
+        return new Uri(uri.AbsoluteUri + "/", UriKind.Absolute);
+    }
+}

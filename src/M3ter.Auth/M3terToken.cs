@@ -1,0 +1,72 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Threading;
+
+namespace M3ter.Auth;
+
+/// <summary>An access token issued by m3ter's token endpoint.</summary>
+/// <remarks>Neither <see cref="ToString"/> nor the debugger display shows <see cref="AccessToken"/>.</remarks>
+[DebuggerDisplay("{ToString(),nq}")]
+public sealed class M3terToken
+{
+    private long _permanentRejectionTicks;
+
+    /// <summary>Initializes a new instance of the <see cref="M3terToken"/> class.</summary>
+    /// <param name="accessToken">The access token.</param>
+    /// <param name="tokenType">The token type; <c>Bearer</c> when empty.</param>
+    /// <param name="expiresAt">When the token expires.</param>
+    /// <exception cref="ArgumentException"><paramref name="accessToken"/> is null or empty.</exception>
+    public M3terToken(string accessToken, string? tokenType, DateTimeOffset expiresAt)
+        : this(accessToken, tokenType, expiresAt, expiresAt)
+    {
+    }
+
+    internal M3terToken(string accessToken, string? tokenType, DateTimeOffset expiresAt, DateTimeOffset issuedAt)
+    {
+        if (string.IsNullOrEmpty(accessToken))
+        {
+            throw new ArgumentException("The access token must not be empty.", nameof(accessToken));
+        }
+
+        AccessToken = accessToken;
+        TokenType = string.IsNullOrEmpty(tokenType) ? "Bearer" : tokenType!;
+        ExpiresAt = expiresAt;
+        IssuedAt = issuedAt;
+        HeaderValue = new AuthenticationHeaderValue("Bearer", accessToken);
+    }
+
+    /// <summary>Gets the access token. Treat it as a secret: it grants access to the organization.</summary>
+    public string AccessToken { get; }
+
+    /// <summary>Gets the token type as the server sent it (<c>Bearer</c> when it sent none).</summary>
+    public string TokenType { get; }
+
+    /// <summary>Gets when the token expires: the moment its request was sent plus the lifetime the server granted.</summary>
+    public DateTimeOffset ExpiresAt { get; }
+
+    /// <summary>When the token was requested (its lifetime starts here). Equal to <see cref="ExpiresAt"/> when unknown.</summary>
+    internal DateTimeOffset IssuedAt { get; }
+
+    /// <summary>
+    /// The <c>Authorization</c> header value for this token, made once and shared by every request that uses it
+    /// (the header is only ever read, so sharing one instance is safe and keeps the hot path allocation-free).
+    /// </summary>
+    internal AuthenticationHeaderValue HeaderValue { get; }
+
+    /// <summary>
+    /// When (UTC ticks) a request replayed with this token, fresh after a 401/403, was refused again: the refusal was
+    /// about permissions, not the token, so further 401/403s with this token do not force a new one for a while.
+    /// </summary>
+    internal long PermanentRejectionTicks
+    {
+        get => Volatile.Read(ref _permanentRejectionTicks);
+        set => Volatile.Write(ref _permanentRejectionTicks, value);
+    }
+
+    /// <summary>Returns a description of the token that never includes the access token itself.</summary>
+    /// <returns>The token type and expiry, for example <c>Bearer token expiring 2026-11-27T20:00:00.0000000+00:00</c>.</returns>
+    public override string ToString() =>
+        string.Format(CultureInfo.InvariantCulture, "{0} token expiring {1:O}", TokenType, ExpiresAt);
+}

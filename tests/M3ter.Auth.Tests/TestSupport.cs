@@ -1,0 +1,80 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
+
+namespace M3ter.Auth.Tests;
+
+internal static class TestOptions
+{
+    public const string KeyId = "test-key-id";
+    public const string Secret = "s3cr3t-Value-That-Must-Never-Leak-123456";
+
+    /// <summary>The Basic header value for <see cref="KeyId"/>:<see cref="Secret"/>, which must never leak either.</summary>
+    public static readonly string BasicValue = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(KeyId + ":" + Secret));
+
+    public static M3terAuthOptions Create(Action<M3terAuthOptions>? configure = null)
+    {
+        var options = new M3terAuthOptions
+        {
+            AccessKeyId = KeyId,
+            ApiSecret = Secret,
+            OrganizationId = "org-1",
+            RetryDelay = TimeSpan.Zero,
+        };
+        configure?.Invoke(options);
+        return options;
+    }
+
+    public static FakeTimeProvider Clock() => new(new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero));
+}
+
+/// <summary>An <see cref="ITokenClient"/> whose behaviour each test scripts; counts calls and issues numbered tokens.</summary>
+internal sealed class FakeTokenClient(TimeProvider time, TimeSpan? lifetime = null) : ITokenClient
+{
+    private int _calls;
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    public TimeSpan Lifetime { get; set; } = lifetime ?? TimeSpan.FromHours(5);
+
+    public CancellationToken LastCancellationToken { get; private set; }
+
+    /// <summary>When set, each request waits for it before answering.</summary>
+    public TaskCompletionSource? Gate { get; set; }
+
+    /// <summary>When set, decides each answer by call number (1-based); otherwise a fresh token.</summary>
+    public Func<int, Task<M3terToken>>? Behaviour { get; set; }
+
+    public async Task<M3terToken> RequestTokenAsync(CancellationToken cancellationToken = default)
+    {
+        int call = Interlocked.Increment(ref _calls);
+        LastCancellationToken = cancellationToken;
+        if (Gate is TaskCompletionSource gate)
+        {
+            await gate.Task.WaitAsync(cancellationToken);
+        }
+
+        return Behaviour is null ? Issue(call) : await Behaviour(call);
+    }
+
+    public M3terToken Issue(int call)
+    {
+        DateTimeOffset now = time.GetUtcNow();
+        return new M3terToken("token-" + call, "Bearer", now + Lifetime, now);
+    }
+}
+
+/// <summary>A terminal handler that runs a delegate, for behaviour MockHttp cannot express (observing cancellation).</summary>
+internal sealed class DelegateHandler(Func<System.Net.Http.HttpRequestMessage, CancellationToken, Task<System.Net.Http.HttpResponseMessage>> send) : System.Net.Http.HttpMessageHandler
+{
+    private int _calls;
+
+    public int Calls => Volatile.Read(ref _calls);
+
+    protected override Task<System.Net.Http.HttpResponseMessage> SendAsync(System.Net.Http.HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _calls);
+        return send(request, cancellationToken);
+    }
+}

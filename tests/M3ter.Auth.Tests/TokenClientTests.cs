@@ -1,0 +1,309 @@
+using System;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Net.Http.Headers;
+using System.Threading;
+using System.Threading.Tasks;
+using M3ter.Auth.Internal;
+using M3ter.Auth.TestSupport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using RichardSzalay.MockHttp;
+
+namespace M3ter.Auth.Tests;
+
+public sealed class TokenClientTests
+{
+    private const string TokenUrl = "https://api.m3ter.com/oauth/token";
+    private const string GoodBody = "{\"access_token\":\"eyJ.the-token.sig\",\"token_type\":\"Bearer\",\"expires_in\":18000,\"scope\":null}";
+
+    private readonly MockHttpMessageHandler _http = new();
+    private readonly FakeTimeProvider _time = TestOptions.Clock();
+    private readonly CapturingLoggerProvider _logs = new();
+
+    public TokenClientTests()
+    {
+        _http.Fallback.Throw(new InvalidOperationException("Unexpected request"));
+    }
+
+    private TokenClient CreateClient(Action<M3terAuthOptions>? configure = null) =>
+        new(_http.ToHttpClient(), TestOptions.Create(configure), _time, new Logger<TokenClient>(new LoggerFactory(new[] { _logs })));
+
+    [Fact]
+    public async Task RequestTokenAsync_PostsJsonGrantWithBasicCredentials_ToOauthTokenEndpoint()
+    {
+        string? contentType = null, body = null;
+        AuthenticationHeaderValue? authorization = null;
+        _http.Expect(HttpMethod.Post, TokenUrl).With(request =>
+        {
+            authorization = request.Headers.Authorization;
+            contentType = request.Content!.Headers.ContentType!.MediaType;
+            body = request.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+            return true;
+        }).Respond("application/json", GoodBody);
+
+        M3terToken token = await CreateClient().RequestTokenAsync();
+
+        _http.VerifyNoOutstandingExpectation();
+        Assert.Equal("Basic", authorization!.Scheme);
+        Assert.Equal(TestOptions.BasicValue, authorization.Parameter);
+        Assert.Equal("application/json", contentType);
+        Assert.Equal("{\"grant_type\":\"client_credentials\"}", body);
+        Assert.Equal("eyJ.the-token.sig", token.AccessToken);
+        Assert.Equal("Bearer", token.TokenType);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_BaseAddressWithPath_PostsBelowIt()
+    {
+        _http.Expect(HttpMethod.Post, "https://api.eu.m3ter.com/gateway/oauth/token").Respond("application/json", GoodBody);
+
+        await CreateClient(o => o.BaseAddress = new Uri("https://api.eu.m3ter.com/gateway")).RequestTokenAsync();
+
+        _http.VerifyNoOutstandingExpectation();
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_SlowResponse_ExpiryCountsFromWhenTheRequestWasSent()
+    {
+        DateTimeOffset sentAt = _time.GetUtcNow();
+        _http.When(HttpMethod.Post, TokenUrl).Respond(() =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(40)); // network delay
+            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(GoodBody) });
+        });
+
+        M3terToken token = await CreateClient().RequestTokenAsync();
+
+        Assert.Equal(sentAt + TimeSpan.FromSeconds(18000), token.ExpiresAt);
+    }
+
+    [Theory]
+    [InlineData("bearer")]
+    [InlineData("BEARER")]
+    [InlineData(null)]
+    public async Task RequestTokenAsync_TokenTypeInAnyCaseOrAbsent_IsAccepted(string? tokenType)
+    {
+        string json = tokenType is null
+            ? "{\"access_token\":\"t\",\"expires_in\":60}"
+            : "{\"access_token\":\"t\",\"expires_in\":60,\"token_type\":\"" + tokenType + "\"}";
+        _http.When(HttpMethod.Post, TokenUrl).Respond("application/json", json);
+
+        M3terToken token = await CreateClient().RequestTokenAsync();
+
+        Assert.Equal(tokenType ?? "Bearer", token.TokenType);
+        Assert.Equal("Bearer", token.HeaderValue.Scheme);
+    }
+
+    [Theory]
+    [InlineData("<html><body>Gateway says hi</body></html>", "text/html", "not valid JSON (Content-Type text/html)")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":", "application/json", "not valid JSON")]
+    [InlineData("", "application/json", "the body is empty")]
+    [InlineData("null", "application/json", "JSON null")]
+    [InlineData("{\"expires_in\":3600}", "application/json", "no access_token")]
+    [InlineData("{\"access_token\":\"\",\"expires_in\":3600}", "application/json", "no access_token")]
+    [InlineData("{\"access_token\":\"abc\"}", "application/json", "no expires_in")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":0}", "application/json", "expires_in must be a positive number of seconds, but it is 0")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":-5}", "application/json", "expires_in must be a positive number of seconds, but it is -5")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":\"3600\"}", "application/json", "not valid JSON")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":36.5}", "application/json", "not valid JSON")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":1e400}", "application/json", "not valid JSON")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":3600,\"token_type\":\"mac\"}", "application/json", "token_type is 'mac', not Bearer")]
+    [InlineData("[1,2,3]", "application/json", "not valid JSON")]
+    public async Task RequestTokenAsync_MalformedSuccessBody_ThrowsM3terAuthExceptionNamingTheProblem(string body, string mediaType, string problem)
+    {
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond(HttpStatusCode.OK, mediaType, body);
+
+        var error = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient().RequestTokenAsync());
+
+        Assert.Equal(HttpStatusCode.OK, error.StatusCode);
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+        Assert.Contains(TokenUrl, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestOptions.Secret, error.ToString(), StringComparison.Ordinal);
+        _http.VerifyNoOutstandingExpectation(); // a malformed answer is not retried
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_HugeExpiresIn_IsCappedAtOneDay()
+    {
+        _http.When(HttpMethod.Post, TokenUrl).Respond("application/json", "{\"access_token\":\"abc\",\"expires_in\":9223372036854775807}");
+
+        M3terToken token = await CreateClient().RequestTokenAsync();
+
+        Assert.Equal(_time.GetUtcNow() + TimeSpan.FromDays(1), token.ExpiresAt);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.Unauthorized, "{\"error\":\"invalid_client\",\"error_description\":\"Bad credentials\"}", "invalid_client", "Bad credentials")]
+    [InlineData(HttpStatusCode.BadRequest, "{\"error\":\"invalid_request\"}", "invalid_request", null)]
+    [InlineData(HttpStatusCode.Forbidden, "{\"message\":\"Forbidden\"}", null, "Forbidden")]
+    [InlineData(HttpStatusCode.Unauthorized, "<html>401 Authorization Required</html>", null, null)]
+    [InlineData(HttpStatusCode.Unauthorized, "", null, null)]
+    public async Task RequestTokenAsync_CredentialsRejected_ThrowsWithServerErrorAndDoesNotRetry(HttpStatusCode status, string body, string? error, string? description)
+    {
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond(status, "application/json", body);
+
+        var exception = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient(o => o.MaxRetryAttempts = 3).RequestTokenAsync());
+
+        _http.VerifyNoOutstandingExpectation();
+        Assert.Equal(status, exception.StatusCode);
+        Assert.Equal(error, exception.Error);
+        Assert.Equal(description, exception.ErrorDescription);
+        Assert.True(exception.IsCredentialRejection);
+        Assert.Contains(((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture), exception.Message, StringComparison.Ordinal);
+        Assert.Contains("Check AccessKeyId and ApiSecret", exception.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestOptions.Secret, exception.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(TestOptions.BasicValue, exception.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("<html>", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_ServerEchoesTheSecret_ItIsRedactedFromTheException()
+    {
+        _http.When(HttpMethod.Post, TokenUrl).Respond(HttpStatusCode.Unauthorized, "application/json",
+            "{\"error\":\"invalid_client\",\"error_description\":\"secret " + TestOptions.Secret + " / " + TestOptions.BasicValue + " is wrong\"}");
+
+        var exception = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient().RequestTokenAsync());
+
+        Assert.DoesNotContain(TestOptions.Secret, exception.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(TestOptions.BasicValue, exception.ToString(), StringComparison.Ordinal);
+        Assert.Contains("***", exception.ErrorDescription, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.InternalServerError)]
+    [InlineData(HttpStatusCode.BadGateway)]
+    [InlineData(HttpStatusCode.ServiceUnavailable)]
+    [InlineData(HttpStatusCode.GatewayTimeout)]
+    [InlineData(HttpStatusCode.RequestTimeout)]
+    [InlineData(HttpStatusCode.TooManyRequests)]
+    public async Task RequestTokenAsync_TransientFailureThenSuccess_RetriesAndReturnsToken(HttpStatusCode status)
+    {
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond(status, "text/html", "<html>busy</html>");
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond(status);
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond("application/json", GoodBody);
+
+        M3terToken token = await CreateClient(o => o.MaxRetryAttempts = 3).RequestTokenAsync();
+
+        _http.VerifyNoOutstandingExpectation();
+        Assert.Equal("eyJ.the-token.sig", token.AccessToken);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_TransientFailuresExhaustRetries_ThrowsWithLastStatusAfterBoundedAttempts()
+    {
+        var request = _http.When(HttpMethod.Post, TokenUrl).Respond(HttpStatusCode.ServiceUnavailable, "application/json", "{\"message\":\"down for maintenance\"}");
+
+        var exception = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient(o => o.MaxRetryAttempts = 2).RequestTokenAsync());
+
+        Assert.Equal(3, _http.GetMatchCount(request));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, exception.StatusCode);
+        Assert.Equal("down for maintenance", exception.ErrorDescription);
+        Assert.False(exception.IsCredentialRejection);
+        Assert.Contains("Retried up to 2 time(s)", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_NetworkErrors_AreRetriedThenReportedAsM3terAuthException()
+    {
+        int attempts = 0;
+        _http.When(HttpMethod.Post, TokenUrl).Respond(_ =>
+        {
+            Interlocked.Increment(ref attempts);
+            throw new HttpRequestException("Connection refused (127.0.0.1:1)");
+        });
+
+        var exception = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient(o => o.MaxRetryAttempts = 2).RequestTokenAsync());
+
+        Assert.Equal(3, attempts);
+        Assert.Null(exception.StatusCode);
+        Assert.IsType<HttpRequestException>(exception.InnerException);
+        Assert.Contains("could not be reached", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_AttemptSlowerThanTokenRequestTimeout_IsAbandonedRetriedAndReported()
+    {
+        var slow = new DelegateHandler(async (_, ct) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(30), ct);
+            return new HttpResponseMessage(HttpStatusCode.OK);
+        });
+        var client = new TokenClient(new HttpClient(slow), TestOptions.Create(o => { o.TokenRequestTimeout = TimeSpan.FromMilliseconds(50); o.MaxRetryAttempts = 1; }), _time);
+
+        var exception = await Assert.ThrowsAsync<M3terAuthException>(() => client.RequestTokenAsync());
+
+        Assert.Equal(2, slow.Calls);
+        Assert.Contains("TokenRequestTimeout", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_CallerCancels_ThrowsOperationCanceledWithoutRetrying()
+    {
+        using var cts = new CancellationTokenSource();
+        var hanging = new DelegateHandler(async (_, ct) =>
+        {
+            cts.Cancel();
+            await Task.Delay(Timeout.Infinite, ct);
+            return new HttpResponseMessage(HttpStatusCode.OK);
+        });
+        var client = new TokenClient(new HttpClient(hanging), TestOptions.Create(o => o.MaxRetryAttempts = 3), _time);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.RequestTokenAsync(cts.Token));
+
+        Assert.Equal(1, hanging.Calls);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_RetryAfterLongerThanThirtySeconds_IsNotWaitedFor()
+    {
+        var request = _http.When(HttpMethod.Post, TokenUrl).Respond(_ =>
+        {
+            var response = new HttpResponseMessage(HttpStatusCode.TooManyRequests);
+            response.Headers.RetryAfter = new RetryConditionHeaderValue(TimeSpan.FromMinutes(10));
+            return response;
+        });
+
+        var exception = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient(o => o.MaxRetryAttempts = 3).RequestTokenAsync());
+
+        Assert.Equal(1, _http.GetMatchCount(request));
+        Assert.Equal(HttpStatusCode.TooManyRequests, exception.StatusCode);
+        Assert.Contains("retry after 600 s", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_Logs_NeverContainSecretsOrTokens()
+    {
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond(HttpStatusCode.ServiceUnavailable);
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond("application/json", GoodBody);
+
+        await CreateClient(o => o.MaxRetryAttempts = 1).RequestTokenAsync();
+
+        Assert.NotEmpty(_logs.Logs);
+        Assert.Contains(_logs.Logs, l => l.EventId.Name == "TokenRequestRetrying");
+        Assert.Contains(_logs.Logs, l => l.EventId.Name == "TokenAcquired");
+        Assert.DoesNotContain(TestOptions.Secret, _logs.AllText, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestOptions.BasicValue, _logs.AllText, StringComparison.Ordinal);
+        Assert.DoesNotContain("eyJ.the-token.sig", _logs.AllText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constructor_InvalidOptions_ThrowsArgumentExceptionNamingTheSetting()
+    {
+        var exception = Assert.Throws<ArgumentException>(() => new TokenClient(new HttpClient(), new M3terAuthOptions { AccessKeyId = "k" }));
+
+        Assert.Contains("M3ter:ApiSecret is required", exception.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constructor_CopiesOptions_LaterChangesHaveNoEffect()
+    {
+        var options = TestOptions.Create();
+        var client = new TokenClient(new HttpClient(), options);
+
+        options.BaseAddress = new Uri("https://elsewhere.example/");
+
+        Assert.Equal(new Uri(TokenUrl), client.TokenEndpoint);
+    }
+}

@@ -1,0 +1,378 @@
+using System;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using M3ter.Auth.TestSupport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace M3ter.Auth.Tests;
+
+public sealed class TokenProviderTests
+{
+    private readonly FakeTimeProvider _time = TestOptions.Clock();
+    private readonly CapturingLoggerProvider _logs = new();
+    private readonly FakeTokenClient _client;
+
+    public TokenProviderTests()
+    {
+        _client = new FakeTokenClient(_time, TimeSpan.FromHours(5));
+    }
+
+    private TokenProvider CreateProvider(Action<M3terAuthOptions>? configure = null, double jitter = 0) =>
+        new(_client, TestOptions.Create(configure), _time, new Logger<TokenProvider>(new LoggerFactory(new[] { _logs }))) { Random = () => jitter };
+
+    /// <summary>Waits (in real time, bounded) until a background task the test started has finished.</summary>
+    private static async Task Eventually(Func<bool> condition)
+    {
+        for (int i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition(), "condition not reached within 5 s");
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_WarmCache_ReturnsCachedTokenWithoutRequest()
+    {
+        using var provider = CreateProvider();
+        M3terToken first = await provider.GetTokenAsync();
+
+        _time.Advance(TimeSpan.FromHours(4));
+        M3terToken second = await provider.GetTokenAsync();
+
+        Assert.Same(first, second);
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_WarmCache_CompletesSynchronouslyAndAllocatesNothing()
+    {
+        using var provider = CreateProvider();
+        await provider.GetTokenAsync();
+
+        ValueTask<M3terToken> warm = provider.GetTokenAsync();
+        Assert.True(warm.IsCompletedSuccessfully);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++)
+        {
+            ValueTask<M3terToken> call = provider.GetTokenAsync();
+            if (!call.IsCompletedSuccessfully)
+            {
+                Assert.Fail("a warm call did not complete synchronously");
+            }
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_ConcurrentColdCallers_IssueOneTokenRequest()
+    {
+        using var provider = CreateProvider();
+        _client.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        Task<M3terToken>[] callers = Enumerable.Range(0, 500)
+            .Select(_ => Task.Run(async () => await provider.GetTokenAsync()))
+            .ToArray();
+        await Eventually(() => _client.Calls == 1);
+        await Task.Delay(50); // give every caller the chance to (wrongly) start its own request
+        _client.Gate.SetResult();
+        M3terToken[] tokens = await Task.WhenAll(callers);
+
+        Assert.Equal(1, _client.Calls);
+        Assert.All(tokens, t => Assert.Same(tokens[0], t));
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_CallerCancels_OnlyThatCallerStopsWaiting()
+    {
+        using var provider = CreateProvider();
+        _client.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var cts = new CancellationTokenSource();
+
+        Task<M3terToken> cancelled = provider.GetTokenAsync(cts.Token).AsTask();
+        Task<M3terToken> patient = provider.GetTokenAsync().AsTask();
+        await Eventually(() => _client.Calls == 1);
+        cts.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.False(_client.LastCancellationToken.IsCancellationRequested);
+        Assert.False(patient.IsCompleted);
+        _client.Gate.SetResult();
+        Assert.Equal("token-1", (await patient).AccessToken);
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_AlreadyCancelled_ThrowsWithoutRequest()
+    {
+        using var provider = CreateProvider();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => provider.GetTokenAsync(new CancellationToken(true)).AsTask());
+        Assert.Equal(0, _client.Calls);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_BeforeRefreshWindow_DoesNotRefresh()
+    {
+        using var provider = CreateProvider(o => o.RefreshBeforeExpiry = TimeSpan.FromMinutes(5));
+        await provider.GetTokenAsync();
+
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5) - TimeSpan.FromTicks(1));
+        await provider.GetTokenAsync();
+        await Task.Delay(50);
+
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_InsideRefreshWindow_ServesCurrentTokenAtOnceWhileOneBackgroundRefreshRuns()
+    {
+        using var provider = CreateProvider(o => o.RefreshBeforeExpiry = TimeSpan.FromMinutes(5));
+        M3terToken first = await provider.GetTokenAsync();
+        _client.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5));
+        ValueTask<M3terToken>[] calls = Enumerable.Range(0, 100).Select(_ => provider.GetTokenAsync()).ToArray();
+
+        Assert.All(calls, c => Assert.True(c.IsCompletedSuccessfully));
+        Assert.All(calls, c => Assert.Same(first, c.Result));
+        await Eventually(() => _client.Calls == 2);
+        _client.Gate.SetResult();
+        await Eventually(() => provider.CachedToken?.AccessToken == "token-2");
+        Assert.Equal(2, _client.Calls);
+        Assert.Equal("token-2", (await provider.GetTokenAsync()).AccessToken);
+    }
+
+    [Theory]
+    [InlineData(120, 60)]     // 2-minute token: refresh halfway, not 5 minutes before expiry
+    [InlineData(600, 300)]    // 10 minutes: exactly 5 minutes before = halfway
+    [InlineData(3600, 3300)]  // 1 hour: 5 minutes before expiry
+    [InlineData(2, 1)]        // 2 seconds: still cached for one
+    public async Task RefreshAt_ShortTokensRefreshHalfwayLongOnesRefreshBeforeExpiry(int lifetimeSeconds, int refreshAfterSeconds)
+    {
+        _client.Lifetime = TimeSpan.FromSeconds(lifetimeSeconds);
+        using var provider = CreateProvider(o => o.RefreshBeforeExpiry = TimeSpan.FromMinutes(5));
+        DateTimeOffset issued = _time.GetUtcNow();
+
+        await provider.GetTokenAsync();
+
+        Assert.Equal(issued + TimeSpan.FromSeconds(refreshAfterSeconds), provider.RefreshAt);
+    }
+
+    [Fact]
+    public async Task RefreshAt_IsJitteredUpToTenPercentEarlier()
+    {
+        _client.Lifetime = TimeSpan.FromHours(5);
+        using var provider = CreateProvider(o => o.RefreshBeforeExpiry = TimeSpan.FromMinutes(10), jitter: 1.0);
+        DateTimeOffset issued = _time.GetUtcNow();
+
+        await provider.GetTokenAsync();
+
+        Assert.Equal(issued + TimeSpan.FromHours(5) - TimeSpan.FromMinutes(11), provider.RefreshAt);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_ShortLivedToken_IsStillCached()
+    {
+        _client.Lifetime = TimeSpan.FromSeconds(30);
+        using var provider = CreateProvider();
+
+        await provider.GetTokenAsync();
+        _time.Advance(TimeSpan.FromSeconds(10));
+        await provider.GetTokenAsync();
+
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_TokenExpired_CallersWaitForANewOne()
+    {
+        using var provider = CreateProvider();
+        await provider.GetTokenAsync();
+        _client.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        _time.Advance(TimeSpan.FromHours(5));
+        ValueTask<M3terToken> waiting = provider.GetTokenAsync();
+
+        Assert.False(waiting.IsCompleted);
+        _client.Gate.SetResult();
+        Assert.Equal("token-2", (await waiting).AccessToken);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_ClockJumpsPastExpiry_FetchesNewTokenInsteadOfServingTheExpiredOne()
+    {
+        using var provider = CreateProvider();
+        await provider.GetTokenAsync();
+
+        _time.Advance(TimeSpan.FromDays(3)); // laptop lid closed over the weekend
+        M3terToken token = await provider.GetTokenAsync();
+
+        Assert.Equal("token-2", token.AccessToken);
+        Assert.True(token.ExpiresAt > _time.GetUtcNow());
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_BackgroundRefreshFails_KeepsServingValidTokenAndBacksOff()
+    {
+        using var provider = CreateProvider();
+        M3terToken first = await provider.GetTokenAsync();
+        _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("boom", HttpStatusCode.ServiceUnavailable, null, null));
+
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
+        Assert.Same(first, await provider.GetTokenAsync());
+        await Eventually(() => provider.RefreshAt > _time.GetUtcNow());
+
+        // Within the back-off nothing new is requested however many callers come.
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.Same(first, await provider.GetTokenAsync());
+        }
+
+        Assert.Equal(2, _client.Calls);
+        Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning && l.EventId.Name == "BackgroundRefreshFailed");
+
+        // After the back-off it tries again; once the endpoint recovers the new token is used.
+        _client.Behaviour = null;
+        _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+        Assert.Same(first, await provider.GetTokenAsync());
+        await Eventually(() => provider.CachedToken?.AccessToken == "token-3");
+        Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_BackgroundRefreshKeepsFailing_RetriesBeforeTheTokenRunsOut()
+    {
+        using var provider = CreateProvider();
+        M3terToken first = await provider.GetTokenAsync();
+        _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("boom"));
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5));
+
+        for (int attempt = 0; attempt < 20 && _time.GetUtcNow() < first.ExpiresAt; attempt++)
+        {
+            int calls = _client.Calls;
+            Assert.Same(first, await provider.GetTokenAsync());
+            await Eventually(() => _client.Calls == calls + 1 && provider.RefreshAt > _time.GetUtcNow());
+            Assert.True(provider.RefreshAt < first.ExpiresAt);
+            _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+        }
+
+        Assert.True(_client.Calls >= 8, "the refresh is retried with back-off while the token lasts");
+    }
+
+    [Fact]
+    public async Task Invalidate_DropsOnlyTheTokenPassedIn()
+    {
+        using var provider = CreateProvider();
+        M3terToken first = await provider.GetTokenAsync();
+
+        provider.Invalidate(new M3terToken("someone-else", "Bearer", first.ExpiresAt));
+        Assert.Same(first, await provider.GetTokenAsync());
+
+        provider.Invalidate(first);
+        M3terToken second = await provider.GetTokenAsync();
+        Assert.Equal("token-2", second.AccessToken);
+
+        provider.Invalidate(first); // stale: the cache holds token-2 now
+        Assert.Same(second, await provider.GetTokenAsync());
+        Assert.Equal(2, _client.Calls);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_CredentialsRejected_IsRememberedBrieflySoCallersDoNotStorm()
+    {
+        using var provider = CreateProvider(o => o.RejectedCredentialsCacheDuration = TimeSpan.FromSeconds(30));
+        _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("rejected", HttpStatusCode.Unauthorized, "invalid_client", "Bad credentials"));
+
+        for (int i = 0; i < 200; i++)
+        {
+            var error = await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+            Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
+        }
+
+        Assert.Equal(1, _client.Calls);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+        Assert.Equal(2, _client.Calls);
+
+        _client.Behaviour = null;
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal("token-3", (await provider.GetTokenAsync()).AccessToken);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_TransientFailure_IsNotRemembered()
+    {
+        using var provider = CreateProvider();
+        _client.Behaviour = call => call == 1
+            ? Task.FromException<M3terToken>(new M3terAuthException("down", HttpStatusCode.ServiceUnavailable, null, null))
+            : Task.FromResult(_client.Issue(call));
+
+        await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+        M3terToken token = await provider.GetTokenAsync();
+
+        Assert.Equal("token-2", token.AccessToken);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_FailedFetch_DoesNotLeaveAnUnobservedTaskException()
+    {
+        bool unobserved = false;
+        EventHandler<UnobservedTaskExceptionEventArgs> handler = (_, e) => unobserved |= e.Exception.InnerExceptions.Any(x => x is M3terAuthException);
+        TaskScheduler.UnobservedTaskException += handler;
+        try
+        {
+            using (var provider = CreateProvider())
+            {
+                await provider.GetTokenAsync();
+                _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("background failure nobody awaits"));
+                _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(1));
+                await provider.GetTokenAsync();
+                await Eventually(() => _client.Calls == 2);
+                await Task.Delay(50);
+            }
+
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
+        finally
+        {
+            TaskScheduler.UnobservedTaskException -= handler;
+        }
+
+        Assert.False(unobserved);
+    }
+
+    [Fact]
+    public async Task Dispose_CancelsTheRequestInFlight()
+    {
+        var provider = CreateProvider();
+        _client.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
+        await Eventually(() => _client.Calls == 1);
+
+        provider.Dispose();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => provider.GetTokenAsync().AsTask());
+    }
+
+    [Fact]
+    public void ToString_OfTokenAndOptions_NeverShowSecrets()
+    {
+        var token = new M3terToken("super-secret-access-token", "Bearer", _time.GetUtcNow());
+        var options = TestOptions.Create();
+
+        Assert.DoesNotContain("super-secret-access-token", token.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Bearer token expiring", token.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(TestOptions.Secret, options.ToString(), StringComparison.Ordinal);
+        Assert.Contains(TestOptions.KeyId, options.ToString(), StringComparison.Ordinal);
+        var display = (System.Diagnostics.DebuggerDisplayAttribute)Attribute.GetCustomAttribute(typeof(M3terToken), typeof(System.Diagnostics.DebuggerDisplayAttribute))!;
+        Assert.Equal("{ToString(),nq}", display.Value);
+    }
+}

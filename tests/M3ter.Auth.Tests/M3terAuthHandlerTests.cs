@@ -1,0 +1,284 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
+
+namespace M3ter.Auth.Tests;
+
+public sealed class M3terAuthHandlerTests
+{
+    private readonly FakeTimeProvider _time = TestOptions.Clock();
+    private readonly FakeTokenClient _tokens;
+    private readonly TokenProvider _provider;
+
+    public M3terAuthHandlerTests()
+    {
+        _tokens = new FakeTokenClient(_time);
+        _provider = new TokenProvider(_tokens, TestOptions.Create(), _time);
+    }
+
+    /// <summary>A server that answers 403 to any token in <paramref name="refused"/> and records what it received.</summary>
+    private sealed class FakeM3ter(Func<HttpRequestMessage, string?, HttpStatusCode>? decide = null) : HttpMessageHandler
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<(string Uri, string? Auth, string? Body)> Received { get; } = new();
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            string? body = request.Content is null ? null : await request.Content.ReadAsStringAsync(cancellationToken);
+            string? auth = request.Headers.Authorization?.ToString();
+            Received.Enqueue((request.RequestUri!.ToString(), auth, body));
+            return new HttpResponseMessage(decide?.Invoke(request, auth) ?? HttpStatusCode.OK) { RequestMessage = request };
+        }
+
+        protected override HttpResponseMessage Send(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            SendAsync(request, cancellationToken).GetAwaiter().GetResult();
+    }
+
+    private HttpClient Client(HttpMessageHandler server, M3terAuthOptions? options = null) =>
+        new(new M3terAuthHandler(_provider, options ?? TestOptions.Create(), timeProvider: _time) { InnerHandler = server });
+
+    [Theory]
+    [InlineData("https://api.m3ter.com/organizations/org-1/products")]
+    [InlineData("https://API.M3TER.COM/organizations/org-1")]
+    [InlineData("https://ingest.m3ter.com/organizations/org-1/measurements")]
+    public async Task SendAsync_RequestToM3terHosts_CarriesBearerToken(string url)
+    {
+        var server = new FakeM3ter();
+
+        using HttpResponseMessage response = await Client(server).GetAsync(new Uri(url));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Bearer token-1", server.Received.Single().Auth);
+    }
+
+    [Fact]
+    public async Task SendAsync_NonProductionEnvironment_IngestCounterpartGetsTheTokenToo()
+    {
+        var server = new FakeM3ter();
+        HttpClient client = Client(server, TestOptions.Create(o => o.BaseAddress = new Uri("https://api.eu.m3ter.com")));
+
+        await client.PostAsync(new Uri("https://ingest.eu.m3ter.com/organizations/org-1/measurements"), new StringContent("{}"));
+
+        Assert.Equal("Bearer token-1", server.Received.Single().Auth);
+    }
+
+    [Theory]
+    [InlineData("https://example.com/organizations/org-1")]
+    [InlineData("https://api.m3ter.com.evil.example/organizations/org-1")]
+    [InlineData("https://evil.example/api.m3ter.com")]
+    [InlineData("http://api.m3ter.com/organizations/org-1")]
+    [InlineData("https://api.m3ter.com:8443/organizations/org-1")]
+    [InlineData("https://ingest.eu.m3ter.com/organizations/org-1")]
+    [InlineData("https://m3ter.com/")]
+    public async Task SendAsync_OtherHosts_NeverSeeTheTokenAndCauseNoTokenRequest(string url)
+    {
+        var server = new FakeM3ter();
+
+        await Client(server).GetAsync(new Uri(url));
+
+        Assert.Null(server.Received.Single().Auth);
+        Assert.Equal(0, _tokens.Calls);
+    }
+
+    [Fact]
+    public async Task SendAsync_ExistingAuthorizationHeader_IsReplacedByTheM3terToken()
+    {
+        var server = new FakeM3ter();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "https://api.m3ter.com/organizations/org-1");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "stale-user-token");
+
+        await Client(server).SendAsync(request);
+
+        Assert.Equal("Bearer token-1", server.Received.Single().Auth);
+    }
+
+    [Theory]
+    [InlineData(HttpStatusCode.Forbidden)]
+    [InlineData(HttpStatusCode.Unauthorized)]
+    public async Task SendAsync_TokenRefused_ReplaysOnceWithFreshTokenAndSameBody(HttpStatusCode refusal)
+    {
+        var server = new FakeM3ter((_, auth) => auth == "Bearer token-1" ? refusal : HttpStatusCode.OK);
+
+        using HttpResponseMessage response = await Client(server).PostAsync(
+            new Uri("https://ingest.m3ter.com/organizations/org-1/measurements"), new StringContent("{\"measurements\":[1]}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var received = server.Received.ToArray();
+        Assert.Equal(2, received.Length);
+        Assert.Equal(new[] { "Bearer token-1", "Bearer token-2" }, received.Select(r => r.Auth));
+        Assert.All(received, r => Assert.Equal("{\"measurements\":[1]}", r.Body));
+        Assert.Equal(2, _tokens.Calls);
+    }
+
+    [Fact]
+    public async Task SendAsync_TokenRefusedWithNonSeekableStreamBody_ReplaysTheIdenticalBody()
+    {
+        var server = new FakeM3ter((_, auth) => auth == "Bearer token-1" ? HttpStatusCode.Forbidden : HttpStatusCode.OK);
+        byte[] payload = Encoding.UTF8.GetBytes("{\"measurements\":[" + string.Join(",", Enumerable.Range(0, 20_000)) + "]}");
+        var content = new StreamContent(new NonSeekableStream(payload));
+
+        using HttpResponseMessage response = await Client(server).PostAsync(new Uri("https://ingest.m3ter.com/organizations/org-1/measurements"), content);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var received = server.Received.ToArray();
+        Assert.Equal(2, received.Length);
+        Assert.All(received, r => Assert.Equal(Encoding.UTF8.GetString(payload), r.Body));
+    }
+
+    [Fact]
+    public async Task SendAsync_ReplayRefusedToo_ReturnsTheReplaysResponse_AndLaterRefusalsForceNoNewTokens()
+    {
+        var server = new FakeM3ter((_, _) => HttpStatusCode.Forbidden); // a permission m3ter denies, whatever the token
+        HttpClient client = Client(server);
+
+        for (int i = 0; i < 50; i++)
+        {
+            using HttpResponseMessage response = await client.GetAsync(new Uri("https://api.m3ter.com/organizations/org-1/secret-things"));
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        }
+
+        Assert.Equal(2, _tokens.Calls); // the first token, plus one fresh token to rule out expiry
+        Assert.Equal(51, server.Received.Count); // 50 calls, one of them replayed
+
+        // After the cool-down one more fresh token is tried, in case the token really did go bad meanwhile.
+        _time.Advance(M3ter.Auth.M3terAuthHandler.PermanentRejectionCooldown);
+        await client.GetAsync(new Uri("https://api.m3ter.com/organizations/org-1/secret-things"));
+        Assert.Equal(3, _tokens.Calls);
+    }
+
+    [Fact]
+    public async Task SendAsync_ConcurrentRefusalsOfOneRevokedToken_ShareOneNewToken()
+    {
+        _tokens.Gate = null;
+        var server = new FakeM3ter((_, auth) => auth == "Bearer token-1" ? HttpStatusCode.Forbidden : HttpStatusCode.OK);
+        HttpClient client = Client(server);
+        await _provider.GetTokenAsync();
+
+        HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 200)
+            .Select(_ => Task.Run(() => client.GetAsync(new Uri("https://api.m3ter.com/organizations/org-1/products")))));
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(2, _tokens.Calls);
+    }
+
+    [Fact]
+    public async Task SendAsync_NoTokenObtainable_ThrowsM3terAuthExceptionAndSendsNothing()
+    {
+        var server = new FakeM3ter();
+        _tokens.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("m3ter rejected the credentials", HttpStatusCode.Unauthorized, "invalid_client", null));
+
+        var error = await Assert.ThrowsAsync<M3terAuthException>(() => Client(server).GetAsync(new Uri("https://api.m3ter.com/organizations/org-1")));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
+        Assert.Empty(server.Received);
+    }
+
+    [Fact]
+    public async Task SendAsync_UnexpectedProviderFailure_IsReportedAsM3terAuthExceptionAndSendsNothing()
+    {
+        var server = new FakeM3ter();
+        _tokens.Behaviour = _ => Task.FromException<M3terToken>(new InvalidOperationException("custom client bug"));
+
+        var error = await Assert.ThrowsAsync<M3terAuthException>(() => Client(server).GetAsync(new Uri("https://api.m3ter.com/organizations/org-1")));
+
+        Assert.IsType<InvalidOperationException>(error.InnerException);
+        Assert.Empty(server.Received);
+    }
+
+    [Fact]
+    public async Task SendAsync_TokenUnobtainableForTheReplay_ThrowsAndSendsNoReplay()
+    {
+        var server = new FakeM3ter((_, _) => HttpStatusCode.Forbidden);
+        _tokens.Behaviour = call => call == 1
+            ? Task.FromResult(_tokens.Issue(call))
+            : Task.FromException<M3terToken>(new M3terAuthException("key deactivated", HttpStatusCode.Unauthorized, null, null));
+
+        await Assert.ThrowsAsync<M3terAuthException>(() => Client(server).GetAsync(new Uri("https://api.m3ter.com/organizations/org-1")));
+
+        Assert.Single(server.Received);
+    }
+
+    [Fact]
+    public void Send_Synchronous_AttachesTokenAndReplaysWithBody()
+    {
+        var server = new FakeM3ter((_, auth) => auth == "Bearer token-1" ? HttpStatusCode.Forbidden : HttpStatusCode.OK);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "https://ingest.m3ter.com/organizations/org-1/measurements")
+        {
+            Content = new StreamContent(new NonSeekableStream(Encoding.UTF8.GetBytes("{\"measurements\":[2]}"))),
+        };
+
+        using HttpResponseMessage response = Client(server).Send(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(new[] { "Bearer token-1", "Bearer token-2" }, server.Received.Select(r => r.Auth));
+        Assert.All(server.Received, r => Assert.Equal("{\"measurements\":[2]}", r.Body));
+    }
+
+    [Fact]
+    public void Send_SynchronousToOtherHost_PassesThroughWithoutToken()
+    {
+        var server = new FakeM3ter();
+
+        using HttpResponseMessage response = Client(server).Send(new HttpRequestMessage(HttpMethod.Get, "https://example.com/"));
+
+        Assert.Null(server.Received.Single().Auth);
+    }
+
+    [Fact]
+    public async Task SendAsync_WarmPath_ReusesOneHeaderValuePerToken()
+    {
+        var server = new FakeM3ter();
+        HttpClient client = Client(server);
+        using var first = new HttpRequestMessage(HttpMethod.Get, "https://api.m3ter.com/organizations/org-1");
+        using var second = new HttpRequestMessage(HttpMethod.Get, "https://api.m3ter.com/organizations/org-1");
+
+        await client.SendAsync(first);
+        await client.SendAsync(second);
+
+        Assert.Same(first.Headers.Authorization, second.Headers.Authorization);
+    }
+
+    [Fact]
+    public void Constructor_InvalidOptions_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => new M3terAuthHandler(_provider, new M3terAuthOptions()));
+        Assert.Throws<ArgumentNullException>(() => new M3terAuthHandler(null!, TestOptions.Create()));
+    }
+
+    /// <summary>A stream that can be read once, front to back, like a network or pipe stream.</summary>
+    private sealed class NonSeekableStream(byte[] data) : Stream
+    {
+        private readonly MemoryStream _inner = new(data);
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

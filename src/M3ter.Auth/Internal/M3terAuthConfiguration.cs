@@ -38,13 +38,13 @@ internal static class M3terAuthConfiguration
 
         if (Value(read, nameof(M3terAuthOptions.BaseAddress)) is string address)
         {
-            if (Uri.TryCreate(address, UriKind.Absolute, out Uri? uri))
+            if (Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
             {
                 options.BaseAddress = uri;
             }
             else
             {
-                Error(options, $"{describe(nameof(M3terAuthOptions.BaseAddress))} must be an absolute URI such as https://api.m3ter.com/, but it is '{address}'.");
+                Error(options, $"{describe(nameof(M3terAuthOptions.BaseAddress))} must be an absolute http(s) URI such as https://api.m3ter.com/, but it is '{address}'.");
             }
         }
 

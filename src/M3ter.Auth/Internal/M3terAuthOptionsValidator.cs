@@ -52,7 +52,7 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         Uri baseAddress = options.BaseAddress;
         if (!baseAddress.IsAbsoluteUri)
         {
-            errors.Add($"{prefix}:BaseAddress must be an absolute URI such as https://api.m3ter.com/, but it is '{baseAddress}'.");
+            errors.Add($"{prefix}:BaseAddress must be an absolute http(s) URI such as https://api.m3ter.com/, but it is '{baseAddress}'.");
         }
         else if (baseAddress.Scheme == Uri.UriSchemeHttp && !IsLoopback(baseAddress))
         {
@@ -60,7 +60,7 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         }
         else if (baseAddress.Scheme != Uri.UriSchemeHttp && baseAddress.Scheme != Uri.UriSchemeHttps)
         {
-            errors.Add($"{prefix}:BaseAddress must be an http(s) URI, but its scheme is '{baseAddress.Scheme}'.");
+            errors.Add($"{prefix}:BaseAddress must be an absolute http(s) URI such as https://api.m3ter.com/, but its scheme is '{baseAddress.Scheme}'.");
         }
 
         if (options.RefreshBeforeExpiry < TimeSpan.Zero)

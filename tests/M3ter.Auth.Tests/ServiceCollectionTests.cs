@@ -1,0 +1,359 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Threading.Tasks;
+using M3ter.Auth.Internal;
+using M3ter.Auth.TestSupport;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RichardSzalay.MockHttp;
+
+namespace M3ter.Auth.Tests;
+
+[Collection(EnvironmentCollection.Name)] // some tests set process-wide environment variables
+public sealed class ServiceCollectionTests
+{
+    private readonly MockHttpMessageHandler _tokenEndpoint = new();
+    private readonly MockHttpMessageHandler _api = new();
+    private int _issued;
+
+    public ServiceCollectionTests()
+    {
+        _tokenEndpoint.Fallback.Throw(new InvalidOperationException("Unexpected token request"));
+        _api.Fallback.Respond(HttpStatusCode.OK);
+    }
+
+    /// <summary>A token endpoint on <paramref name="baseAddress"/> that issues numbered tokens and records who asked.</summary>
+    private List<string> ServeTokens(string baseAddress = "https://api.m3ter.com/")
+    {
+        var basics = new List<string>();
+        _tokenEndpoint.When(HttpMethod.Post, baseAddress + "oauth/token").Respond(request =>
+        {
+            lock (basics)
+            {
+                basics.Add(request.Headers.Authorization!.Parameter!);
+            }
+
+            int n = System.Threading.Interlocked.Increment(ref _issued);
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("{\"access_token\":\"di-token-" + n + "\",\"expires_in\":18000}") };
+        });
+        return basics;
+    }
+
+    private IServiceCollection Services(CapturingLoggerProvider? logs = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(b =>
+        {
+            b.SetMinimumLevel(LogLevel.Trace);
+            if (logs is not null)
+            {
+                b.AddProvider(logs);
+            }
+        });
+        services.AddHttpClient(TokenClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => _tokenEndpoint);
+        return services;
+    }
+
+    private static string Basic(string key, string secret) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(key + ":" + secret));
+
+    [Fact]
+    public async Task AddM3terAuth_WithDelegate_ResolvesTokenProviderThatFetchesFromTheTokenEndpoint()
+    {
+        List<string> basics = ServeTokens();
+        using ServiceProvider sp = Services().AddM3terAuth(o => { o.AccessKeyId = "k"; o.ApiSecret = "s"; }).BuildServiceProvider();
+
+        var provider = sp.GetRequiredService<ITokenProvider>();
+        M3terToken token = await provider.GetTokenAsync();
+
+        Assert.Equal("di-token-1", token.AccessToken);
+        Assert.Same(provider, sp.GetRequiredKeyedService<ITokenProvider>(Options.DefaultName));
+        Assert.Equal(new[] { Basic("k", "s") }, basics);
+    }
+
+    [Fact]
+    public async Task AddM3terAuthHandler_TypedOrNamedClient_SendsBearerTokenToM3terOnly()
+    {
+        ServeTokens();
+        IServiceCollection services = Services().AddM3terAuth(o => { o.AccessKeyId = "k"; o.ApiSecret = "s"; });
+        services.AddHttpClient("m3ter").AddM3terAuthHandler().ConfigurePrimaryHttpMessageHandler(() => _api);
+        string? apiAuth = null, otherAuth = null;
+        _api.When("https://api.m3ter.com/*").Respond(r => { apiAuth = r.Headers.Authorization?.ToString(); return new HttpResponseMessage(HttpStatusCode.OK); });
+        _api.When("https://example.com/*").Respond(r => { otherAuth = r.Headers.Authorization?.ToString(); return new HttpResponseMessage(HttpStatusCode.OK); });
+        using ServiceProvider sp = services.BuildServiceProvider();
+
+        HttpClient client = sp.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter");
+        await client.GetAsync(new Uri("https://api.m3ter.com/organizations/o/products"));
+        await client.GetAsync(new Uri("https://example.com/x"));
+
+        Assert.Equal("Bearer di-token-1", apiAuth);
+        Assert.Null(otherAuth);
+    }
+
+    [Fact]
+    public async Task AddM3terAuth_NamedRegistrations_AreSeparateKeyedProvidersWithTheirOwnCredentials()
+    {
+        List<string> basics = ServeTokens();
+        IServiceCollection services = Services()
+            .AddM3terAuth(o => { o.AccessKeyId = "default-key"; o.ApiSecret = "s0"; })
+            .AddM3terAuth("eu", o => { o.AccessKeyId = "eu-key"; o.ApiSecret = "s1"; });
+        services.AddHttpClient("eu-client").AddM3terAuthHandler("eu").ConfigurePrimaryHttpMessageHandler(() => _api);
+        string? euAuth = null;
+        _api.When("https://api.m3ter.com/*").Respond(r => { euAuth = r.Headers.Authorization?.ToString(); return new HttpResponseMessage(HttpStatusCode.OK); });
+        using ServiceProvider sp = services.BuildServiceProvider();
+
+        var eu = sp.GetRequiredKeyedService<ITokenProvider>("eu");
+        var main = sp.GetRequiredService<ITokenProvider>();
+        Assert.NotSame(eu, main);
+        await sp.GetRequiredService<IHttpClientFactory>().CreateClient("eu-client").GetAsync(new Uri("https://api.m3ter.com/organizations/o"));
+        await main.GetTokenAsync();
+
+        Assert.Equal(new[] { Basic("eu-key", "s1"), Basic("default-key", "s0") }, basics);
+        Assert.Equal("Bearer di-token-1", euAuth);
+    }
+
+    [Fact]
+    public void AddM3terAuthHandler_WithoutAddM3terAuth_FailsWithInstructions()
+    {
+        IServiceCollection services = Services();
+        services.AddHttpClient("c").AddM3terAuthHandler("missing");
+        using ServiceProvider sp = services.BuildServiceProvider();
+
+        var error = Assert.Throws<InvalidOperationException>(() => sp.GetRequiredService<IHttpClientFactory>().CreateClient("c"));
+
+        Assert.Contains("AddM3terAuth(\"missing\"", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(null, "s", "https://api.m3ter.com", "M3ter:AccessKeyId is required")]
+    [InlineData("k", null, "https://api.m3ter.com", "M3ter:ApiSecret is required")]
+    [InlineData("k", "s", "http://api.m3ter.com", "M3ter:BaseAddress must use https")]
+    [InlineData("k", "s", "ftp://api.m3ter.com", "M3ter:BaseAddress must be an absolute http(s) URI")]
+    [InlineData("k", "s", "/relative", "M3ter:BaseAddress must be an absolute http(s) URI")]
+    [InlineData("k", "s", "not a uri", "M3ter:BaseAddress must be an absolute http(s) URI")]
+    public void ValidateOnStart_InvalidOptions_FailWithTheSettingsName(string? key, string? secret, string baseAddress, string expected)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["M3ter:AccessKeyId"] = key,
+            ["M3ter:ApiSecret"] = secret,
+            ["M3ter:BaseAddress"] = baseAddress,
+        }).Build();
+        IServiceCollection services = Services();
+        services.AddSingleton<IConfiguration>(config);
+        services.AddM3terAuth();
+        using ServiceProvider sp = services.BuildServiceProvider();
+
+        var atStart = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IStartupValidator>().Validate());
+        var onGet = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().Get(Options.DefaultName));
+
+        Assert.Contains(expected, atStart.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, onGet.Message, StringComparison.Ordinal);
+        if (secret is not null)
+        {
+            Assert.DoesNotContain("M3ter:ApiSecret", atStart.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("RefreshBeforeExpiry", "five minutes", "M3ter:RefreshBeforeExpiry must be a time span")]
+    [InlineData("MaxRetryAttempts", "many", "M3ter:MaxRetryAttempts must be a whole number")]
+    [InlineData("MaxRetryAttempts", "50", "M3ter:MaxRetryAttempts must be between 0 and 10")]
+    [InlineData("TokenRequestTimeout", "00:00:00", "M3ter:TokenRequestTimeout must be positive")]
+    public void Validation_UnparsableOrOutOfRangeValues_NameTheKey(string setting, string value, string expected)
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["M3ter:AccessKeyId"] = "k",
+            ["M3ter:ApiSecret"] = "s",
+            ["M3ter:" + setting] = value,
+        }).Build();
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Validation_PlainHttpToLoopback_IsAllowed()
+    {
+        using ServiceProvider sp = Services().AddM3terAuth(o => { o.AccessKeyId = "k"; o.ApiSecret = "s"; o.BaseAddress = new Uri("http://127.0.0.1:5000"); }).BuildServiceProvider();
+
+        sp.GetRequiredService<IStartupValidator>().Validate();
+        Assert.Equal(new Uri("http://127.0.0.1:5000/"), sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.BaseAddress);
+    }
+
+    [Fact]
+    public void Configuration_Precedence_DelegateOverConfigurationOverEnvironment()
+    {
+        using var env = new EnvironmentVariables(new()
+        {
+            ["M3TER_API_KEY"] = "env-key",
+            ["M3TER_API_SECRET"] = "env-secret",
+            ["M3TER_ORG_ID"] = "env-org",
+            ["M3TER_BASE_URL"] = "https://api.env.m3ter.com",
+        });
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["M3ter:ApiSecret"] = "config-secret",
+            ["M3ter:OrganizationId"] = "config-org",
+            ["M3ter:RefreshBeforeExpiry"] = "00:10:00",
+        }).Build();
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth(o => o.OrganizationId = "delegate-org").BuildServiceProvider();
+
+        M3terAuthOptions options = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value;
+
+        Assert.Equal("env-key", options.AccessKeyId);
+        Assert.Equal("config-secret", options.ApiSecret);
+        Assert.Equal("delegate-org", options.OrganizationId);
+        Assert.Equal(new Uri("https://api.env.m3ter.com/"), options.BaseAddress);
+        Assert.Equal(TimeSpan.FromMinutes(10), options.RefreshBeforeExpiry);
+    }
+
+    [Fact]
+    public void Configuration_EnvironmentOnly_IsEnoughWithoutAnyIConfiguration()
+    {
+        using var env = new EnvironmentVariables(new() { ["M3TER_API_KEY"] = "env-key", ["M3TER_API_SECRET"] = "env-secret" });
+        using ServiceProvider sp = Services().AddM3terAuth().BuildServiceProvider();
+
+        sp.GetRequiredService<IStartupValidator>().Validate();
+        Assert.Equal("env-key", sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.AccessKeyId);
+    }
+
+    [Fact]
+    public void Configuration_NamedRegistration_ReadsItsOwnSectionAndIgnoresEnvironment()
+    {
+        using var env = new EnvironmentVariables(new() { ["M3TER_API_KEY"] = "env-key", ["M3TER_API_SECRET"] = "env-secret" });
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["M3ter:eu:AccessKeyId"] = "eu-key",
+        }).Build();
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth("eu", o => o.ApiSecret = "eu-secret").BuildServiceProvider();
+
+        M3terAuthOptions eu = sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().Get("eu");
+
+        Assert.Equal("eu-key", eu.AccessKeyId);
+        Assert.Equal("eu-secret", eu.ApiSecret);
+    }
+
+    [Fact]
+    public void AddM3terAuth_ExplicitSection_IsRead()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Billing:Auth:AccessKeyId"] = "section-key",
+            ["Billing:Auth:ApiSecret"] = "section-secret",
+        }).Build();
+        using ServiceProvider sp = Services().AddM3terAuth(config.GetSection("Billing:Auth")).BuildServiceProvider();
+
+        Assert.Equal("section-key", sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.AccessKeyId);
+    }
+
+    [Fact]
+    public async Task ConfigurationReload_NewCredentials_DropTheCachedTokenAndAreUsedForTheNextOne()
+    {
+        List<string> basics = ServeTokens();
+        var source = new ReloadableSource(new() { ["M3ter:AccessKeyId"] = "old-key", ["M3ter:ApiSecret"] = "old-secret" });
+        IConfigurationRoot config = new ConfigurationBuilder().Add(source).Build();
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
+        var provider = sp.GetRequiredService<ITokenProvider>();
+        M3terToken before = await provider.GetTokenAsync();
+
+        source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
+        M3terToken after = await provider.GetTokenAsync();
+        M3terToken cached = await provider.GetTokenAsync();
+
+        Assert.NotSame(before, after);
+        Assert.Same(after, cached);
+        Assert.Equal(new[] { Basic("old-key", "old-secret"), Basic("new-key", "new-secret") }, basics);
+    }
+
+    [Fact]
+    public async Task ConfigurationReload_NothingRelevantChanged_KeepsTheCachedToken()
+    {
+        ServeTokens();
+        var source = new ReloadableSource(new() { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s", ["Other:Thing"] = "1" });
+        IConfigurationRoot config = new ConfigurationBuilder().Add(source).Build();
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
+        var provider = sp.GetRequiredService<ITokenProvider>();
+        M3terToken before = await provider.GetTokenAsync();
+
+        source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s", ["Other:Thing"] = "2" });
+
+        Assert.Same(before, await provider.GetTokenAsync());
+    }
+
+    [Fact]
+    public async Task HttpClientFactoryTraceLogging_NeverShowsBasicCredentialsOrBearerTokens()
+    {
+        ServeTokens();
+        var logs = new CapturingLoggerProvider();
+        IServiceCollection services = Services(logs).AddM3terAuth(o => { o.AccessKeyId = "k"; o.ApiSecret = TestOptions.Secret; });
+        services.AddHttpClient("m3ter", c => c.DefaultRequestHeaders.Add("X-Visible", "visible-value"))
+            .AddM3terAuthHandler()
+            .ConfigurePrimaryHttpMessageHandler(() => _api);
+        using ServiceProvider sp = services.BuildServiceProvider();
+
+        await sp.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter").GetAsync(new Uri("https://api.m3ter.com/organizations/o"));
+
+        string all = logs.AllText;
+        Assert.Contains("System.Net.Http.HttpClient.m3ter.ClientHandler", all, StringComparison.Ordinal); // the factory's handlers did log
+        Assert.Contains("System.Net.Http.HttpClient." + TokenClient.HttpClientName, all, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestOptions.Secret, all, StringComparison.Ordinal);
+        Assert.DoesNotContain(Basic("k", TestOptions.Secret), all, StringComparison.Ordinal);
+        Assert.DoesNotContain("di-token-1", all, StringComparison.Ordinal);
+    }
+
+    /// <summary>A configuration source whose data a test replaces, firing a reload like a changed appsettings.json.</summary>
+    private sealed class ReloadableSource(Dictionary<string, string?> initial) : IConfigurationSource
+    {
+        public ReloadableProvider Provider { get; } = new(initial);
+
+        public IConfigurationProvider Build(IConfigurationBuilder builder) => Provider;
+    }
+
+    private sealed class ReloadableProvider(Dictionary<string, string?> initial) : ConfigurationProvider
+    {
+        public override void Load() => Data = new Dictionary<string, string?>(initial, StringComparer.OrdinalIgnoreCase);
+
+        public void Replace(Dictionary<string, string?> data)
+        {
+            Data = new Dictionary<string, string?>(data, StringComparer.OrdinalIgnoreCase);
+            OnReload();
+        }
+    }
+}
+
+/// <summary>Sets environment variables for one test and restores them after.</summary>
+internal sealed class EnvironmentVariables : IDisposable
+{
+    private readonly Dictionary<string, string?> _previous = new();
+
+    public EnvironmentVariables(Dictionary<string, string?> values)
+    {
+        foreach (var (name, value) in values)
+        {
+            _previous[name] = Environment.GetEnvironmentVariable(name);
+            Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (name, value) in _previous)
+        {
+            Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class EnvironmentCollection
+{
+    public const string Name = "Environment variables";
+}

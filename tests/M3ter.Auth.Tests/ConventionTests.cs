@@ -1,0 +1,50 @@
+using System;
+using System.Linq;
+using System.Reflection;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace M3ter.Auth.Tests;
+
+/// <summary>House rules for the public surface, checked rather than remembered (after Duende's convention tests).</summary>
+public sealed class ConventionTests
+{
+    private static readonly Type[] PublicTypes = typeof(TokenProvider).Assembly.GetExportedTypes();
+
+    [Fact]
+    public void PublicTypes_AreSealedStaticInterfacesEnumsOrExceptions()
+    {
+        Type[] offenders = PublicTypes
+            .Where(t => t.IsClass && !t.IsSealed && !(t.IsAbstract && t.IsSealed) && !typeof(Exception).IsAssignableFrom(t))
+            .ToArray();
+
+        Assert.Empty(offenders);
+        Assert.NotEmpty(PublicTypes);
+    }
+
+    [Fact]
+    public void AsyncMethods_EndInAsyncAndTakeCancellationTokenLast()
+    {
+        var asyncMethods = PublicTypes
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
+            .Where(m => typeof(Task).IsAssignableFrom(m.ReturnType) || (m.ReturnType.IsGenericType && m.ReturnType.GetGenericTypeDefinition() == typeof(ValueTask<>)))
+            .ToArray();
+
+        Assert.NotEmpty(asyncMethods);
+        Assert.All(asyncMethods, m =>
+        {
+            Assert.EndsWith("Async", m.Name, StringComparison.Ordinal);
+            ParameterInfo? last = m.GetParameters().LastOrDefault();
+            Assert.True(last?.ParameterType == typeof(CancellationToken), $"{m.DeclaringType!.Name}.{m.Name} must take a CancellationToken last");
+        });
+    }
+
+    [Fact]
+    public void DependencyInjectionExtensions_LiveInTheDependencyInjectionNamespace()
+    {
+        Type[] extensions = PublicTypes.Where(t => t.Name.EndsWith("Extensions", StringComparison.Ordinal)).ToArray();
+
+        Assert.Equal(2, extensions.Length);
+        Assert.All(extensions, t => Assert.Equal("Microsoft.Extensions.DependencyInjection", t.Namespace));
+    }
+}

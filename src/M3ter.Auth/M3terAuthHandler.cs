@@ -121,7 +121,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private static Func<HostScope> ConstantScope(M3terAuthOptions options)
     {
-        var scope = new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options)).BaseAddress);
+        var scope = new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options)));
         return () => scope;
     }
 

@@ -52,6 +52,22 @@ public sealed class M3terAuthOptions
         }
     }
 
+    /// <summary>Gets the base address of m3ter's ingest API: <see cref="BaseAddress"/> with <c>api.</c> replaced by <c>ingest.</c>.</summary>
+    /// <value>For example <c>https://ingest.m3ter.com/</c>; the same as <see cref="BaseAddress"/> when its host does not start with <c>api.</c> (an emulator or a proxy).</value>
+    public Uri IngestBaseAddress
+    {
+        get
+        {
+            Uri api = BaseAddress;
+            if (!api.IsAbsoluteUri || !api.Host.StartsWith("api.", StringComparison.OrdinalIgnoreCase))
+            {
+                return api;
+            }
+
+            return new UriBuilder(api) { Host = "ingest." + api.Host.Substring(4) }.Uri;
+        }
+    }
+
     /// <summary>Gets or sets how long before a token expires a new one is fetched in the background.</summary>
     /// <value>
     /// Defaults to 5 minutes. For a token whose lifetime is less than twice this, the refresh starts halfway through

@@ -282,3 +282,25 @@ public sealed class M3terAuthHandlerTests
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
+
+public sealed class M3terAuthOptionsTests
+{
+    [Theory]
+    [InlineData("https://api.m3ter.com", "https://ingest.m3ter.com/")]
+    [InlineData("https://api.eu.m3ter.com/", "https://ingest.eu.m3ter.com/")]
+    [InlineData("https://API.dev.m3ter.com:8443/", "https://ingest.dev.m3ter.com:8443/")]
+    [InlineData("http://127.0.0.1:5000", "http://127.0.0.1:5000/")]
+    [InlineData("https://m3ter-proxy.internal/", "https://m3ter-proxy.internal/")]
+    public void IngestBaseAddress_ReplacesApiWithIngest(string baseAddress, string expected)
+    {
+        var options = new M3terAuthOptions { BaseAddress = new Uri(baseAddress) };
+
+        Assert.Equal(new Uri(expected), options.IngestBaseAddress);
+    }
+
+    [Fact]
+    public void BaseAddress_WithoutTrailingSlash_GetsOne()
+    {
+        Assert.Equal("https://api.m3ter.com/gateway/", new M3terAuthOptions { BaseAddress = new Uri("https://api.m3ter.com/gateway") }.BaseAddress.ToString());
+    }
+}

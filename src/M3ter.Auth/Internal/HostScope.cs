@@ -8,12 +8,12 @@ namespace M3ter.Auth.Internal;
 /// </summary>
 internal sealed class HostScope
 {
-    public HostScope(Uri baseAddress)
+    public HostScope(M3terAuthOptions options)
     {
-        Scheme = baseAddress.Scheme;
-        Port = baseAddress.Port;
-        ApiHost = baseAddress.Host;
-        IngestHost = ApiHost.StartsWith("api.", StringComparison.OrdinalIgnoreCase) ? "ingest." + ApiHost.Substring(4) : ApiHost;
+        Scheme = options.BaseAddress.Scheme;
+        Port = options.BaseAddress.Port;
+        ApiHost = options.BaseAddress.Host;
+        IngestHost = options.IngestBaseAddress.Host;
     }
 
     public string Scheme { get; }

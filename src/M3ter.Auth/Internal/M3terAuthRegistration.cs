@@ -72,7 +72,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable
     {
         var client = new TokenClient(() => _httpClientFactory.CreateClient(TokenClient.HttpClientName), options, _timeProvider, _loggerFactory.CreateLogger<TokenClient>());
         var provider = new TokenProvider(client, options, _timeProvider, _logger);
-        return new Current(provider, new HostScope(provider.Options.BaseAddress));
+        return new Current(provider, new HostScope(provider.Options));
     }
 
     private sealed class Current(TokenProvider provider, HostScope scope)

@@ -1,0 +1,4 @@
+using System;
+using QuickStart;
+
+return await QuickStartApp.RunAsync(Console.Out);

@@ -1,0 +1,194 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Net;
+using System.Net.Http;
+using System.Text;
+using System.Threading.Tasks;
+using M3ter.Auth.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace M3ter.Auth.IntegrationTests;
+
+public sealed class PipelineTests : EmulatorTestBase
+{
+    [Fact]
+    public async Task ConfigAndIngestCalls_ShareOneToken_AndEveryRequestCarriesIt()
+    {
+        for (int i = 0; i < 10; i++)
+        {
+            using HttpResponseMessage config = await Api.GetAsync(new Uri(OrgPath("/products"), UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, config.StatusCode);
+        }
+
+        using HttpResponseMessage ingest = await Api.PostAsync(new Uri(OrgPath("/measurements"), UriKind.Relative),
+            new StringContent("{\"measurements\":[{\"uid\":\"1\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-27T00:00:00Z\"}]}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.OK, ingest.StatusCode);
+        Assert.Equal(1, M3ter.TokenRequestCount);
+        var apiRequests = M3ter.Requests.Where(r => r.Kind != M3terRequestKind.Token).ToArray();
+        Assert.Equal(11, apiRequests.Length);
+        Assert.All(apiRequests, r => Assert.Equal(M3ter.IssuedTokens.Single(), r.BearerToken));
+        AssertLogsHoldNoSecrets();
+    }
+
+    [Fact]
+    public async Task HundredsOfConcurrentColdCallers_CauseOneTokenRequest()
+    {
+        HttpClient api = Api;
+
+        HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 300)
+            .Select(_ => Task.Run(() => api.GetAsync(new Uri(OrgPath("/meters"), UriKind.Relative)))));
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(1, M3ter.TokenRequestCount);
+    }
+
+    [Fact]
+    public async Task RevokedToken_IsReplacedAndTheRequestReplayedWithTheSameStreamedBody()
+    {
+        await Api.GetAsync(new Uri(OrgPath(), UriKind.Relative));
+        M3ter.RevokeAllTokens();
+        string body = "{\"measurements\":[" + string.Join(",", Enumerable.Range(0, 500).Select(i => $"{{\"uid\":\"{i}\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-27T00:00:00Z\"}}")) + "]}";
+        var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(body)));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        using HttpResponseMessage response = await Api.PostAsync(new Uri(OrgPath("/measurements"), UriKind.Relative), content);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(2, M3ter.TokenRequestCount);
+        var ingests = M3ter.Requests.Where(r => r.Kind == M3terRequestKind.Ingest).ToArray();
+        Assert.Equal(new[] { 403, 200 }, ingests.Select(r => r.StatusCode));
+        Assert.All(ingests, r => Assert.Equal(body, r.BodyText));
+        Assert.NotEqual(ingests[0].BearerToken, ingests[1].BearerToken);
+    }
+
+    [Fact]
+    public async Task PermanentForbidden_ReachesTheCaller_WithoutATokenRequestPerCall()
+    {
+        M3ter.DenyPermission("/plans");
+
+        for (int i = 0; i < 25; i++)
+        {
+            using HttpResponseMessage response = await Api.GetAsync(new Uri(OrgPath("/plans"), UriKind.Relative));
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+            Assert.Contains("permission", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using HttpResponseMessage allowed = await Api.GetAsync(new Uri(OrgPath("/products"), UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        Assert.Equal(2, M3ter.TokenRequestCount);
+    }
+
+    [Fact]
+    public async Task SynchronousSend_WorksThroughTheFactoryPipeline()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(M3ter.BaseAddress, OrgPath("/products")));
+
+        using HttpResponseMessage response = await Task.Run(() => Api.Send(request));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, M3ter.TokenRequestCount);
+    }
+
+    [Fact]
+    public async Task TransientTokenEndpointFailures_AreRetriedAndTheCallerSucceeds()
+    {
+        M3ter.EnqueueTokenFault(M3terFault.Status(HttpStatusCode.ServiceUnavailable, "<html>503</html>", "text/html"));
+        M3ter.EnqueueTokenFault(M3terFault.Reset());
+        M3ter.EnqueueTokenFault(M3terFault.RetryAfterSeconds(HttpStatusCode.TooManyRequests, TimeSpan.FromSeconds(1)));
+
+        using HttpResponseMessage response = await Api.GetAsync(new Uri(OrgPath(), UriKind.Relative));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(4, M3ter.TokenRequestCount);
+        AssertLogsHoldNoSecrets();
+    }
+
+    [Fact]
+    public async Task MalformedTokenResponse_FailsClosedWithM3terAuthException()
+    {
+        M3ter.PersistentTokenFault = M3terFault.Ok("<html><body>Login</body></html>", "text/html");
+
+        var error = await Assert.ThrowsAsync<M3terAuthException>(() => Api.GetAsync(new Uri(OrgPath(), UriKind.Relative)));
+
+        Assert.Equal(HttpStatusCode.OK, error.StatusCode);
+        Assert.Contains("not valid JSON (Content-Type text/html)", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(M3ter.Requests, r => r.Kind != M3terRequestKind.Token);
+    }
+
+    [Fact]
+    public async Task QuickStartSample_RunsAgainstTheEmulator()
+    {
+        var output = new StringWriter();
+
+        int exitCode = await QuickStart.QuickStartApp.RunAsync(output);
+
+        string text = output.ToString();
+        Assert.True(exitCode == 0, text);
+        Assert.Contains("built-in m3ter emulator", text, StringComparison.Ordinal);
+        Assert.Contains("API calls made: 3; failed: 0", text, StringComparison.Ordinal);
+        // The sample's own count comes from the process-wide metric, which parallel tests add to; the emulator's is exact.
+        Assert.Contains("the emulator saw 1 token request(s) and 3 API call(s)", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("emu_", text, StringComparison.Ordinal); // the emulator's tokens never reach the console
+    }
+}
+
+public sealed class WrongSecretTests : EmulatorTestBase
+{
+    protected override void ConfigureAuth(M3terAuthOptions options) => options.ApiSecret = "not-the-secret";
+
+    [Fact]
+    public async Task WrongSecret_UnderLoad_FailsEveryCallWithTheServerError_AndMakesATrickleOfTokenRequests()
+    {
+        HttpClient api = Api;
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => Task.Run(async () =>
+        {
+            try
+            {
+                await api.GetAsync(new Uri(OrgPath(), UriKind.Relative));
+                return null;
+            }
+            catch (M3terAuthException ex)
+            {
+                return ex;
+            }
+        })));
+
+        Assert.All(results, e =>
+        {
+            Assert.NotNull(e);
+            Assert.Equal(HttpStatusCode.Unauthorized, e!.StatusCode);
+            Assert.Equal("invalid_client", e.Error);
+            Assert.DoesNotContain("not-the-secret", e.ToString(), StringComparison.Ordinal);
+        });
+        Assert.Equal(1, M3ter.TokenRequestCount);
+        Assert.DoesNotContain(M3ter.Requests, r => r.Kind != M3terRequestKind.Token);
+        Assert.DoesNotContain("not-the-secret", Logs.AllText, StringComparison.Ordinal);
+    }
+}
+
+public sealed class ShortLivedTokenTests : EmulatorTestBase
+{
+    protected override M3terEmulatorOptions EmulatorOptions => new() { TokenLifetime = TimeSpan.FromSeconds(2) };
+
+    [Fact]
+    public async Task TwoSecondTokens_AreCachedAndRefreshedAheadWithoutFailedCalls()
+    {
+        DateTime end = DateTime.UtcNow.AddSeconds(5);
+        int calls = 0;
+        while (DateTime.UtcNow < end)
+        {
+            using HttpResponseMessage response = await Api.GetAsync(new Uri(OrgPath(), UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            calls++;
+            await Task.Delay(20);
+        }
+
+        // One token per second (refreshed halfway through its 2 s), give or take: not one per call.
+        Assert.InRange(M3ter.TokenRequestCount, 3, 12);
+        Assert.True(calls > 50);
+        Assert.DoesNotContain(M3ter.Requests, r => r.StatusCode == 403);
+    }
+}

@@ -29,14 +29,16 @@ public static class QuickStartApp
         var services = new ServiceCollection();
         services.AddLogging(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
 
-        // The whole integration: credentials from M3TER_* environment variables (or the emulator's)...
+        #region snippet:quickstart-di
+        // Credentials from M3TER_API_KEY / M3TER_API_SECRET / M3TER_ORG_ID, the "M3ter" configuration section, or here.
         services.AddM3terAuth(options => emulator?.Configure(options));
 
-        // ...and a handler on each client that talks to m3ter.
+        // A handler on each client that talks to m3ter: config API and ingest API share one cached token.
         services.AddHttpClient<M3terConfigClient>((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.BaseAddress)
             .AddM3terAuthHandler();
         services.AddHttpClient<M3terIngestClient>((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.IngestBaseAddress)
             .AddM3terAuthHandler();
+        #endregion
 
         await using ServiceProvider provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
         M3terAuthOptions settings = provider.GetRequiredService<IOptions<M3terAuthOptions>>().Value;

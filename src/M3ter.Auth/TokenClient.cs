@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http;
@@ -72,6 +73,8 @@ public sealed class TokenClient : ITokenClient
     /// <inheritdoc />
     public async Task<M3terToken> RequestTokenAsync(CancellationToken cancellationToken = default)
     {
+        using Activity? activity = M3terAuthDiagnostics.ActivitySource.StartActivity("m3ter.auth.token_request");
+        activity?.SetTag("server.address", _tokenEndpoint.Host);
         ResilienceContext context = ResilienceContextPool.Shared.Get(cancellationToken);
         Outcome<TokenAttempt> outcome;
         try
@@ -100,11 +103,14 @@ public sealed class TokenClient : ITokenClient
 
         if (outcome.Result?.Token is M3terToken token)
         {
+            activity?.SetTag("m3ter.auth.outcome", "success");
             return token;
         }
 
         cancellationToken.ThrowIfCancellationRequested();
         M3terAuthException failure = outcome.Result?.Failure ?? DescribeException(outcome.Exception!);
+        activity?.SetStatus(ActivityStatusCode.Error, failure.StatusCode is HttpStatusCode status ? ((int)status).ToString(CultureInfo.InvariantCulture) : failure.InnerException?.GetType().Name);
+        activity?.SetTag("m3ter.auth.outcome", "failure");
         Log.TokenRequestFailed(_logger, failure.Message);
         throw failure;
     }

@@ -1,0 +1,62 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text.RegularExpressions;
+
+namespace M3ter.Auth.Tests;
+
+/// <summary>
+/// Code in the README must compile and run: each block marked <c>&lt;!-- snippet: name --&gt;</c> must equal the
+/// <c>#region snippet:name</c> of a sample or test, which the build compiles and the tests run.
+/// </summary>
+public sealed partial class ReadmeSnippetTests
+{
+    private static readonly string Root = FindRoot();
+
+    [GeneratedRegex(@"<!-- snippet: (?<name>[\w-]+) -->\s*```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
+    private static partial Regex ReadmeSnippet();
+
+    [GeneratedRegex(@"#region snippet:(?<name>[\w-]+)\n(?<code>.*?)\n\s*#endregion", RegexOptions.Singleline)]
+    private static partial Regex SourceSnippet();
+
+    [Fact]
+    public void EveryReadmeSnippet_MatchesCompiledSourceExactly()
+    {
+        string readme = File.ReadAllText(Path.Combine(Root, "README.md")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        Dictionary<string, string> sources = Directory.EnumerateFiles(Root, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .SelectMany(f => SourceSnippet().Matches(File.ReadAllText(f).Replace("\r\n", "\n", StringComparison.Ordinal)))
+            .ToDictionary(m => m.Groups["name"].Value, m => Normalize(m.Groups["code"].Value));
+
+        MatchCollection snippets = ReadmeSnippet().Matches(readme);
+
+        Assert.True(snippets.Count >= 3, "the README should show its snippets");
+        Assert.All(snippets, snippet =>
+        {
+            string name = snippet.Groups["name"].Value;
+            Assert.True(sources.ContainsKey(name), $"README snippet '{name}' has no #region snippet:{name} in the sources");
+            Assert.Equal(sources[name], Normalize(snippet.Groups["code"].Value));
+        });
+    }
+
+    private static string Normalize(string code)
+    {
+        string[] lines = code.TrimEnd().Split('\n').SkipWhile(string.IsNullOrWhiteSpace).ToArray();
+        int indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
+        return string.Join("\n", lines.Select(l => l.Length >= indent ? l[indent..].TrimEnd() : l.Trim()));
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "M3ter.Auth.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("M3ter.Auth.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -41,13 +41,16 @@ public sealed class M3terEmulator : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly M3terEmulatorOptions _options;
     private readonly ConcurrentDictionary<string, string> _credentials = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _tokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IssuedToken> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _revoked = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<M3terFault> _tokenFaults = new();
     private readonly ConcurrentQueue<M3terRecordedRequest> _requests = new();
     private readonly ConcurrentDictionary<string, bool> _forbiddenPaths = new(StringComparer.Ordinal);
     private int _tokenRequests;
     private int _tokensIssued;
+    private int _apiRequests;
+    private int _apiRequestsWithoutToken;
+    private int _apiRequestsRefused;
     private long _tokenLifetimeTicks;
 
     private M3terEmulator(WebApplication app, M3terEmulatorOptions options, Uri baseAddress)
@@ -86,6 +89,19 @@ public sealed class M3terEmulator : IAsyncDisposable
 
     /// <summary>Gets how many requests reached the token endpoint, faulted ones included.</summary>
     public int TokenRequestCount => Volatile.Read(ref _tokenRequests);
+
+    /// <summary>Gets or sets the status the emulator answers for a missing, unknown, revoked or expired token.</summary>
+    /// <value>403 Forbidden, as m3ter does; set 401 to exercise clients that expect it.</value>
+    public HttpStatusCode InvalidTokenStatusCode { get; set; } = HttpStatusCode.Forbidden;
+
+    /// <summary>Gets how many requests reached the config and ingest APIs.</summary>
+    public int ApiRequestCount => Volatile.Read(ref _apiRequests);
+
+    /// <summary>Gets how many config and ingest API requests arrived without a bearer token.</summary>
+    public int ApiRequestsWithoutTokenCount => Volatile.Read(ref _apiRequestsWithoutToken);
+
+    /// <summary>Gets how many config and ingest API requests were refused because of their token (see <see cref="InvalidTokenStatusCode"/>).</summary>
+    public int ApiRequestsRefusedCount => Volatile.Read(ref _apiRequestsRefused);
 
     /// <summary>Gets how many tokens the emulator issued.</summary>
     public int TokensIssued => Volatile.Read(ref _tokensIssued);
@@ -150,6 +166,40 @@ public sealed class M3terEmulator : IAsyncDisposable
     /// <param name="accessToken">The token.</param>
     public void RevokeToken(string accessToken) => _revoked[accessToken] = true;
 
+    /// <summary>Revokes every token issued more than <paramref name="age"/> ago, as a key deactivation or a token revocation would.</summary>
+    /// <param name="age">How old a token must be to be revoked.</param>
+    /// <returns>How many tokens were newly revoked.</returns>
+    public int RevokeTokensOlderThan(TimeSpan age)
+    {
+        DateTimeOffset cutoff = _options.TimeProvider.GetUtcNow() - age;
+        int revoked = 0;
+        foreach (var (token, issued) in _tokens)
+        {
+            if (issued.IssuedAt <= cutoff && _revoked.TryAdd(token, true))
+            {
+                revoked++;
+            }
+        }
+
+        return revoked;
+    }
+
+    /// <summary>
+    /// Creates a pre-issued token the emulator accepts, as for <c>M3TER_API_TOKEN</c>: a JWT whose <c>exp</c> claim is
+    /// <paramref name="lifetime"/> from now (unsigned: the emulator checks it by value, as an opaque token).
+    /// </summary>
+    /// <param name="lifetime">How long the token is valid.</param>
+    /// <returns>The token.</returns>
+    public string CreatePreIssuedToken(TimeSpan lifetime)
+    {
+        DateTimeOffset now = _options.TimeProvider.GetUtcNow();
+        DateTimeOffset expiresAt = now + lifetime;
+        static string Encode(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        string token = Encode("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." + Encode(string.Create(CultureInfo.InvariantCulture, $"{{\"sub\":\"{AccessKeyId}\",\"exp\":{expiresAt.ToUnixTimeSeconds()}}}")) + "." + NewToken();
+        _tokens[token] = new IssuedToken(now, expiresAt);
+        return token;
+    }
+
     /// <summary>Revokes every token issued so far.</summary>
     public void RevokeAllTokens()
     {
@@ -205,7 +255,15 @@ public sealed class M3terEmulator : IAsyncDisposable
             : M3terRequestKind.Other;
         var headers = request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
         var record = new M3terRecordedRequest(kind, request.Method, path + request.QueryString.Value, headers, body, _options.TimeProvider.GetUtcNow());
-        _requests.Enqueue(record);
+        if (_options.RecordRequests)
+        {
+            _requests.Enqueue(record);
+        }
+
+        if (kind is M3terRequestKind.Config or M3terRequestKind.Ingest)
+        {
+            Interlocked.Increment(ref _apiRequests);
+        }
 
         switch (kind)
         {
@@ -219,7 +277,13 @@ public sealed class M3terEmulator : IAsyncDisposable
 
         if (!Authorized(record, out string? problem))
         {
-            await MessageAsync(context, record, 403, problem!).ConfigureAwait(false);
+            Interlocked.Increment(ref _apiRequestsRefused);
+            if (record.BearerToken is null)
+            {
+                Interlocked.Increment(ref _apiRequestsWithoutToken);
+            }
+
+            await MessageAsync(context, record, (int)InvalidTokenStatusCode, problem!).ConfigureAwait(false);
             return;
         }
 
@@ -256,7 +320,7 @@ public sealed class M3terEmulator : IAsyncDisposable
         {
             problem = "Forbidden: missing bearer token";
         }
-        else if (!_tokens.TryGetValue(token, out DateTimeOffset expiresAt))
+        else if (!_tokens.TryGetValue(token, out IssuedToken? issued))
         {
             problem = "Forbidden: invalid token";
         }
@@ -264,7 +328,7 @@ public sealed class M3terEmulator : IAsyncDisposable
         {
             problem = "Forbidden: token has been revoked";
         }
-        else if (_options.TimeProvider.GetUtcNow() >= expiresAt)
+        else if (_options.TimeProvider.GetUtcNow() >= issued.ExpiresAt)
         {
             problem = "Forbidden: token has expired";
         }
@@ -366,7 +430,8 @@ public sealed class M3terEmulator : IAsyncDisposable
 
         string token = NewToken();
         TimeSpan lifetime = TokenLifetime;
-        _tokens[token] = _options.TimeProvider.GetUtcNow() + lifetime;
+        DateTimeOffset now = _options.TimeProvider.GetUtcNow();
+        _tokens[token] = new IssuedToken(now, now + lifetime);
         Interlocked.Increment(ref _tokensIssued);
         await WriteAsync(context, record, 200, Json(new Dictionary<string, object?>
         {
@@ -434,6 +499,8 @@ public sealed class M3terEmulator : IAsyncDisposable
         RandomNumberGenerator.Fill(bytes);
         return "emu_" + Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
     }
+
+    private sealed record IssuedToken(DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt);
 
     /// <inheritdoc />
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"m3ter emulator at {BaseAddress} ({TokensIssued} tokens issued)");

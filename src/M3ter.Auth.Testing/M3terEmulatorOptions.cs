@@ -24,4 +24,8 @@ public sealed class M3terEmulatorOptions
     /// <summary>Gets or sets the clock the emulator expires tokens by.</summary>
     /// <value>Defaults to <see cref="TimeProvider.System"/>.</value>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Gets or sets a value indicating whether every request is kept for <see cref="M3terEmulator.Requests"/>.</summary>
+    /// <value>Defaults to <see langword="true"/>. Turn it off for long soak runs; the counters still count.</value>
+    public bool RecordRequests { get; set; } = true;
 }

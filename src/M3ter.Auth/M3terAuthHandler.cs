@@ -245,6 +245,11 @@ public sealed class M3terAuthHandler : DelegatingHandler
     /// <summary>Whether a refusal of <paramref name="token"/> may be an expired or revoked token, worth a fresh one.</summary>
     private bool ShouldRenew(M3terToken token)
     {
+        if (token.IsStatic)
+        {
+            return false; // a pre-issued token has no replacement: m3ter's refusal is the answer
+        }
+
         long refusedAt = token.PermanentRejectionTicks;
         return refusedAt == 0 || _timeProvider.GetUtcNow().UtcTicks - refusedAt >= PermanentRejectionCooldown.Ticks;
     }

@@ -24,12 +24,28 @@ public sealed class M3terAuthOptions
     private Uri _baseAddress = DefaultBaseAddress;
 
     /// <summary>Gets or sets the access key id of the m3ter service user.</summary>
-    /// <value>The access key id; required. Environment variable <c>M3TER_API_KEY</c>, configuration key <c>M3ter:AccessKeyId</c>.</value>
+    /// <value>The access key id; required unless <see cref="AccessToken"/> is set. Environment variable <c>M3TER_API_KEY</c>, configuration key <c>M3ter:AccessKeyId</c>.</value>
     public string AccessKeyId { get; set; } = string.Empty;
 
     /// <summary>Gets or sets the API secret of the m3ter service user.</summary>
-    /// <value>The secret; required. Environment variable <c>M3TER_API_SECRET</c>, configuration key <c>M3ter:ApiSecret</c>. Never logged or shown by <see cref="ToString"/>.</value>
+    /// <value>The secret; required unless <see cref="AccessToken"/> is set. Environment variable <c>M3TER_API_SECRET</c>, configuration key <c>M3ter:ApiSecret</c>. Never logged or shown by <see cref="ToString"/>.</value>
     public string ApiSecret { get; set; } = string.Empty;
+
+    /// <summary>Gets or sets a pre-issued access token to use as it is, instead of fetching tokens with the key and secret.</summary>
+    /// <value>
+    /// None by default. Environment variable <c>M3TER_API_TOKEN</c>. When set, no token request is ever made and
+    /// <see cref="AccessKeyId"/> and <see cref="ApiSecret"/> are not needed. If the token is a JWT its <c>exp</c> claim
+    /// is honoured: once it has passed, requests fail with an <see cref="M3terAuthException"/> saying so instead of
+    /// getting 403s from m3ter. Never logged or shown by <see cref="ToString"/>.
+    /// </value>
+    public string? AccessToken { get; set; }
+
+    /// <summary>Gets or sets a value indicating whether the first token is fetched while the application starts, so the first request does not wait for it.</summary>
+    /// <value>
+    /// Defaults to <see langword="false"/>. Takes effect in a host (<c>IHost</c>) with <c>AddM3terAuth()</c>; a failure
+    /// is logged as a warning and does not stop the application, and the first request tries again.
+    /// </value>
+    public bool WarmUpOnStart { get; set; }
 
     /// <summary>Gets or sets the m3ter organization id that API paths use (<c>/organizations/{orgId}/...</c>).</summary>
     /// <value>The organization id, or <see langword="null"/> (the default). Environment variable <c>M3TER_ORG_ID</c>.</value>
@@ -102,9 +118,10 @@ public sealed class M3terAuthOptions
     /// <returns>The key id, organization and base address; the secret only as <c>***</c> (or <c>(empty)</c>).</returns>
     public override string ToString() => string.Format(
         CultureInfo.InvariantCulture,
-        "M3terAuthOptions {{ AccessKeyId = {0}, ApiSecret = {1}, OrganizationId = {2}, BaseAddress = {3} }}",
+        "M3terAuthOptions {{ AccessKeyId = {0}, ApiSecret = {1}, AccessToken = {2}, OrganizationId = {3}, BaseAddress = {4} }}",
         string.IsNullOrEmpty(AccessKeyId) ? "(empty)" : AccessKeyId,
         string.IsNullOrEmpty(ApiSecret) ? "(empty)" : "***",
+        string.IsNullOrEmpty(AccessToken) ? "(none)" : "***",
         OrganizationId ?? "(none)",
         BaseAddress);
 
@@ -114,6 +131,8 @@ public sealed class M3terAuthOptions
     internal bool IsEquivalentTo(M3terAuthOptions other) =>
         string.Equals(AccessKeyId, other.AccessKeyId, StringComparison.Ordinal)
         && string.Equals(ApiSecret, other.ApiSecret, StringComparison.Ordinal)
+        && string.Equals(AccessToken, other.AccessToken, StringComparison.Ordinal)
+        && WarmUpOnStart == other.WarmUpOnStart
         && string.Equals(OrganizationId, other.OrganizationId, StringComparison.Ordinal)
         && BaseAddress == other.BaseAddress
         && RefreshBeforeExpiry == other.RefreshBeforeExpiry

@@ -4,6 +4,7 @@ using M3ter.Auth;
 using M3ter.Auth.Internal;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -91,6 +92,7 @@ public static class M3terAuthServiceCollectionExtensions
             options.ValidateOnStart();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<M3terAuthOptions>, M3terAuthOptionsValidator>());
             services.TryAddSingleton(TimeProvider.System);
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, M3terAuthWarmUpService>());
             services.AddLogging();
 
             // The token endpoint's own client: our per-attempt timeout governs, and its Basic credentials are never logged.
@@ -125,10 +127,4 @@ public static class M3terAuthServiceCollectionExtensions
 
     internal static bool IsRegistered(IServiceCollection services, string name) =>
         services.Any(d => d.ServiceType == typeof(RegistrationMarker) && d.ImplementationInstance is RegistrationMarker marker && marker.Name == name);
-
-    /// <summary>Marks a name as registered, so calling <c>AddM3terAuth</c> again only adds configuration.</summary>
-    internal sealed class RegistrationMarker(string name)
-    {
-        public string Name { get; } = name;
-    }
 }

@@ -49,6 +49,9 @@ public sealed class M3terToken
     /// <summary>When the token was requested (its lifetime starts here). Equal to <see cref="ExpiresAt"/> when unknown.</summary>
     internal DateTimeOffset IssuedAt { get; }
 
+    /// <summary>Whether this is a pre-issued token (<see cref="M3terAuthOptions.AccessToken"/>): it cannot be refreshed or replaced.</summary>
+    internal bool IsStatic { get; set; }
+
     /// <summary>
     /// The <c>Authorization</c> header value for this token, made once and shared by every request that uses it
     /// (the header is only ever read, so sharing one instance is safe and keeps the hot path allocation-free).

@@ -41,6 +41,7 @@ public sealed class TokenClient : ITokenClient
     private readonly Uri _tokenEndpoint;
     private readonly AuthenticationHeaderValue _basicAuthorization;
     private readonly ResiliencePipeline<TokenAttempt> _pipeline;
+    private readonly M3terToken? _staticToken;
 
     /// <summary>Initializes a new instance of the <see cref="TokenClient"/> class.</summary>
     /// <param name="httpClient">The client that sends token requests; its <see cref="HttpClient.BaseAddress"/> is not used.</param>
@@ -65,13 +66,36 @@ public sealed class TokenClient : ITokenClient
             "Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes(_options.AccessKeyId + ":" + _options.ApiSecret)));
         _pipeline = BuildPipeline(_options, _timeProvider, _logger);
+        if (!string.IsNullOrWhiteSpace(_options.AccessToken))
+        {
+            DateTimeOffset expiresAt = JwtExpiry.TryRead(_options.AccessToken!) ?? DateTimeOffset.MaxValue;
+            _staticToken = new M3terToken(_options.AccessToken!.Trim(), "Bearer", expiresAt, expiresAt) { IsStatic = true };
+        }
     }
 
     /// <summary>Gets the token endpoint this client posts to.</summary>
     internal Uri TokenEndpoint => _tokenEndpoint;
 
     /// <inheritdoc />
-    public async Task<M3terToken> RequestTokenAsync(CancellationToken cancellationToken = default)
+    public Task<M3terToken> RequestTokenAsync(CancellationToken cancellationToken = default) =>
+        _staticToken is null ? RequestFromEndpointAsync(cancellationToken) : StaticToken(_staticToken);
+
+    private Task<M3terToken> StaticToken(M3terToken token)
+    {
+        if (_timeProvider.GetUtcNow() < token.ExpiresAt)
+        {
+            return Task.FromResult(token);
+        }
+
+        var expired = new M3terAuthException(string.Format(
+            CultureInfo.InvariantCulture,
+            "The pre-issued m3ter access token (M3ter:AccessToken or M3TER_API_TOKEN) expired at {0:O}: issue a new one, or set AccessKeyId and ApiSecret instead so tokens are fetched and refreshed automatically.",
+            token.ExpiresAt));
+        Log.TokenRequestFailed(_logger, expired.Message);
+        return Task.FromException<M3terToken>(expired);
+    }
+
+    private async Task<M3terToken> RequestFromEndpointAsync(CancellationToken cancellationToken)
     {
         using Activity? activity = M3terAuthDiagnostics.ActivitySource.StartActivity("m3ter.auth.token_request");
         activity?.SetTag("server.address", _tokenEndpoint.Host);

@@ -18,7 +18,7 @@ namespace M3ter.Auth;
 /// <para>When the token endpoint rejects the credentials (400, 401, 403), the failure is remembered for
 /// <see cref="M3terAuthOptions.RejectedCredentialsCacheDuration"/> and callers get it at once without a request.</para>
 /// </remarks>
-public sealed class TokenProvider : ITokenProvider, IDisposable
+public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSource
 {
     private static readonly TimeSpan MinRefreshRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxRefreshRetry = TimeSpan.FromMinutes(1);
@@ -34,6 +34,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable
     private Rejection? _rejection;
     private Task<M3terToken>? _fetch;
     private int _refreshFailures;
+    private Exception? _lastFailure;
 
     /// <summary>Initializes a new instance of the <see cref="TokenProvider"/> class.</summary>
     /// <param name="tokenClient">Where tokens come from.</param>
@@ -66,6 +67,16 @@ public sealed class TokenProvider : ITokenProvider, IDisposable
 
     /// <summary>Gets when the cached token is due for refresh, if there is one.</summary>
     internal DateTimeOffset? RefreshAt => Volatile.Read(ref _entry) is CacheEntry entry ? new DateTimeOffset(entry.RefreshAtTicks, TimeSpan.Zero) : null;
+
+    /// <summary>What a health check needs to know: the valid token, if any, and whether fetching the next one is failing.</summary>
+    TokenStatus ITokenStatusSource.GetStatus() => GetStatus();
+
+    internal TokenStatus GetStatus()
+    {
+        CacheEntry? entry = Volatile.Read(ref _entry);
+        M3terToken? valid = entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
+        return new TokenStatus(valid, Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure));
+    }
 
     /// <inheritdoc />
     public ValueTask<M3terToken> GetTokenAsync(CancellationToken cancellationToken = default)
@@ -189,10 +200,12 @@ public sealed class TokenProvider : ITokenProvider, IDisposable
             Volatile.Write(ref _entry, CreateEntry(token));
             Volatile.Write(ref _rejection, null);
             Volatile.Write(ref _refreshFailures, 0);
+            Volatile.Write(ref _lastFailure, null);
             return token;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            Volatile.Write(ref _lastFailure, ex);
             long now = _timeProvider.GetUtcNow().UtcTicks;
             if (ex is M3terAuthException { IsCredentialRejection: true } rejected && _options.RejectedCredentialsCacheDuration > TimeSpan.Zero)
             {
@@ -238,6 +251,12 @@ public sealed class TokenProvider : ITokenProvider, IDisposable
     private CacheEntry CreateEntry(M3terToken token)
     {
         long expires = token.ExpiresAt.UtcTicks;
+        if (token.IsStatic)
+        {
+            // A pre-issued token cannot be renewed ahead of time: it is used until it expires.
+            return new CacheEntry(token, expires, expires);
+        }
+
         long issued = token.IssuedAt < token.ExpiresAt ? token.IssuedAt.UtcTicks : _timeProvider.GetUtcNow().UtcTicks;
         long lifetime = Math.Max(expires - issued, 0);
 

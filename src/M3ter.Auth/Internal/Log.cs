@@ -36,4 +36,10 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Debug, "Refreshing the m3ter access token failed again ({Failures} in a row); retrying in {RetryIn}. {Reason}", EventName = "BackgroundRefreshStillFailing")]
     public static partial void BackgroundRefreshStillFailing(ILogger logger, int failures, TimeSpan retryIn, string reason);
+
+    [LoggerMessage(11, LogLevel.Information, "Warmed up m3ter registration '{Registration}': a token valid until {ExpiresAt:O} is cached.", EventName = "WarmedUp")]
+    public static partial void WarmedUp(ILogger logger, string registration, DateTimeOffset expiresAt);
+
+    [LoggerMessage(12, LogLevel.Warning, "Warming up m3ter registration '{Registration}' failed; the application starts anyway and the first request tries again. {Reason}", EventName = "WarmUpFailed")]
+    public static partial void WarmUpFailed(ILogger logger, string registration, string reason);
 }

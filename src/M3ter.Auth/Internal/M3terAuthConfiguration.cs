@@ -19,6 +19,7 @@ internal static class M3terAuthConfiguration
         [nameof(M3terAuthOptions.ApiSecret)] = "M3TER_API_SECRET",
         [nameof(M3terAuthOptions.OrganizationId)] = "M3TER_ORG_ID",
         [nameof(M3terAuthOptions.BaseAddress)] = "M3TER_BASE_URL",
+        [nameof(M3terAuthOptions.AccessToken)] = "M3TER_API_TOKEN",
     };
 
     public static void ApplyEnvironment(M3terAuthOptions options) =>
@@ -35,6 +36,19 @@ internal static class M3terAuthConfiguration
         SetString(read, nameof(M3terAuthOptions.AccessKeyId), v => options.AccessKeyId = v);
         SetString(read, nameof(M3terAuthOptions.ApiSecret), v => options.ApiSecret = v);
         SetString(read, nameof(M3terAuthOptions.OrganizationId), v => options.OrganizationId = v);
+        SetString(read, nameof(M3terAuthOptions.AccessToken), v => options.AccessToken = v);
+
+        if (Value(read, nameof(M3terAuthOptions.WarmUpOnStart)) is string warmUp)
+        {
+            if (bool.TryParse(warmUp, out bool value))
+            {
+                options.WarmUpOnStart = value;
+            }
+            else
+            {
+                Error(options, $"{describe(nameof(M3terAuthOptions.WarmUpOnStart))} must be true or false, but it is '{warmUp}'.");
+            }
+        }
 
         if (Value(read, nameof(M3terAuthOptions.BaseAddress)) is string address)
         {

@@ -39,12 +39,14 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
             errors.AddRange(configurationErrors);
         }
 
-        if (string.IsNullOrWhiteSpace(options.AccessKeyId))
+        // A pre-issued token needs no credentials; without one, both are required.
+        bool staticToken = !string.IsNullOrWhiteSpace(options.AccessToken);
+        if (!staticToken && string.IsNullOrWhiteSpace(options.AccessKeyId))
         {
             errors.Add($"{prefix}:AccessKeyId is required (the access key id of an m3ter service user; environment variable M3TER_API_KEY).");
         }
 
-        if (string.IsNullOrWhiteSpace(options.ApiSecret))
+        if (!staticToken && string.IsNullOrWhiteSpace(options.ApiSecret))
         {
             errors.Add($"{prefix}:ApiSecret is required (the service user's API secret; environment variable M3TER_API_SECRET).");
         }

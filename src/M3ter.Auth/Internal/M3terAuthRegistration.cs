@@ -12,7 +12,7 @@ namespace M3ter.Auth.Internal;
 /// (dropping the cached token) when <see cref="IOptionsMonitor{TOptions}"/> reports that those options changed, so
 /// rotated credentials and a new base address take effect without a restart.
 /// </summary>
-internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable
+internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, ITokenStatusSource
 {
     private readonly string _name;
     private readonly IHttpClientFactory _httpClientFactory;
@@ -43,6 +43,11 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable
         Volatile.Read(ref _current).Provider.GetTokenAsync(cancellationToken);
 
     public void Invalidate(M3terToken token) => Volatile.Read(ref _current).Provider.Invalidate(token);
+
+    public TokenStatus GetStatus() => Volatile.Read(ref _current).Provider.GetStatus();
+
+    /// <summary>Gets the options in use now.</summary>
+    public M3terAuthOptions Options => Volatile.Read(ref _current).Provider.Options;
 
     public void Dispose()
     {

@@ -1,0 +1,15 @@
+using System;
+
+namespace M3ter.Auth.Internal;
+
+/// <summary>A snapshot of a token provider's health.</summary>
+/// <param name="ValidToken">The cached token if it has not expired.</param>
+/// <param name="RefreshFailures">Background refreshes that failed in a row while the token was still valid.</param>
+/// <param name="LastFailure">Why the last token request failed, if the last one did.</param>
+internal sealed record TokenStatus(M3terToken? ValidToken, int RefreshFailures, Exception? LastFailure);
+
+/// <summary>Implemented by the providers that can report a <see cref="TokenStatus"/>.</summary>
+internal interface ITokenStatusSource
+{
+    TokenStatus GetStatus();
+}

@@ -258,7 +258,7 @@ public sealed class ServiceCollectionTests
     public async Task ConfigurationReload_NewCredentials_DropTheCachedTokenAndAreUsedForTheNextOne()
     {
         List<string> basics = ServeTokens();
-        var source = new ReloadableSource(new() { ["M3ter:AccessKeyId"] = "old-key", ["M3ter:ApiSecret"] = "old-secret" });
+        var source = new ReloadableConfigurationSource(new() { ["M3ter:AccessKeyId"] = "old-key", ["M3ter:ApiSecret"] = "old-secret" });
         IConfigurationRoot config = new ConfigurationBuilder().Add(source).Build();
         using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
         var provider = sp.GetRequiredService<ITokenProvider>();
@@ -277,7 +277,7 @@ public sealed class ServiceCollectionTests
     public async Task ConfigurationReload_NothingRelevantChanged_KeepsTheCachedToken()
     {
         ServeTokens();
-        var source = new ReloadableSource(new() { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s", ["Other:Thing"] = "1" });
+        var source = new ReloadableConfigurationSource(new() { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s", ["Other:Thing"] = "1" });
         IConfigurationRoot config = new ConfigurationBuilder().Add(source).Build();
         using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
         var provider = sp.GetRequiredService<ITokenProvider>();
@@ -307,25 +307,6 @@ public sealed class ServiceCollectionTests
         Assert.DoesNotContain(TestOptions.Secret, all, StringComparison.Ordinal);
         Assert.DoesNotContain(Basic("k", TestOptions.Secret), all, StringComparison.Ordinal);
         Assert.DoesNotContain("di-token-1", all, StringComparison.Ordinal);
-    }
-
-    /// <summary>A configuration source whose data a test replaces, firing a reload like a changed appsettings.json.</summary>
-    private sealed class ReloadableSource(Dictionary<string, string?> initial) : IConfigurationSource
-    {
-        public ReloadableProvider Provider { get; } = new(initial);
-
-        public IConfigurationProvider Build(IConfigurationBuilder builder) => Provider;
-    }
-
-    private sealed class ReloadableProvider(Dictionary<string, string?> initial) : ConfigurationProvider
-    {
-        public override void Load() => Data = new Dictionary<string, string?>(initial, StringComparer.OrdinalIgnoreCase);
-
-        public void Replace(Dictionary<string, string?> data)
-        {
-            Data = new Dictionary<string, string?>(data, StringComparer.OrdinalIgnoreCase);
-            OnReload();
-        }
     }
 }
 

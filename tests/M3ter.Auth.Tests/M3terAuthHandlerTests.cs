@@ -6,6 +6,7 @@ using System.Net.Http;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
+using M3ter.Auth.TestSupport;
 using Microsoft.Extensions.Time.Testing;
 
 namespace M3ter.Auth.Tests;
@@ -120,7 +121,7 @@ public sealed class M3terAuthHandlerTests
     {
         var server = new FakeM3ter((_, auth) => auth == "Bearer token-1" ? HttpStatusCode.Forbidden : HttpStatusCode.OK);
         byte[] payload = Encoding.UTF8.GetBytes("{\"measurements\":[" + string.Join(",", Enumerable.Range(0, 20_000)) + "]}");
-        var content = new StreamContent(new NonSeekableStream(payload));
+        var content = new StreamContent(new ForwardOnlyStream(payload));
 
         using HttpResponseMessage response = await Client(server).PostAsync(new Uri("https://ingest.m3ter.com/organizations/org-1/measurements"), content);
 
@@ -209,7 +210,7 @@ public sealed class M3terAuthHandlerTests
         var server = new FakeM3ter((_, auth) => auth == "Bearer token-1" ? HttpStatusCode.Forbidden : HttpStatusCode.OK);
         using var request = new HttpRequestMessage(HttpMethod.Post, "https://ingest.m3ter.com/organizations/org-1/measurements")
         {
-            Content = new StreamContent(new NonSeekableStream(Encoding.UTF8.GetBytes("{\"measurements\":[2]}"))),
+            Content = new StreamContent(new ForwardOnlyStream(Encoding.UTF8.GetBytes("{\"measurements\":[2]}"))),
         };
 
         using HttpResponseMessage response = Client(server).Send(request);
@@ -248,38 +249,6 @@ public sealed class M3terAuthHandlerTests
     {
         Assert.Throws<ArgumentException>(() => new M3terAuthHandler(_provider, new M3terAuthOptions()));
         Assert.Throws<ArgumentNullException>(() => new M3terAuthHandler(null!, TestOptions.Create()));
-    }
-
-    /// <summary>A stream that can be read once, front to back, like a network or pipe stream.</summary>
-    private sealed class NonSeekableStream(byte[] data) : Stream
-    {
-        private readonly MemoryStream _inner = new(data);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
 

@@ -40,6 +40,27 @@ public sealed partial class ReadmeSnippetTests
         });
     }
 
+    [GeneratedRegex(@"^\|.*\| `(?<class>\w+)\.(?<method>\w+)` \|$", RegexOptions.Multiline)]
+    private static partial Regex FailureModeTest();
+
+    [Fact]
+    public void EveryTestNamedInFailureModes_Exists()
+    {
+        string readme = File.ReadAllText(Path.Combine(Root, "README.md")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        string section = readme[readme.IndexOf("## Failure modes", StringComparison.Ordinal)..];
+        section = section[..section.IndexOf("\n## ", 5, StringComparison.Ordinal)];
+        string tests = string.Join("\n", Directory.EnumerateFiles(Path.Combine(Root, "tests"), "*.cs", SearchOption.AllDirectories).Select(File.ReadAllText));
+
+        MatchCollection rows = FailureModeTest().Matches(section);
+
+        Assert.True(rows.Count >= 15, $"only {rows.Count} rows name a test");
+        Assert.All(rows, row =>
+        {
+            Assert.Contains("class " + row.Groups["class"].Value, tests, StringComparison.Ordinal);
+            Assert.Contains(" " + row.Groups["method"].Value + "(", tests, StringComparison.Ordinal);
+        });
+    }
+
     private static string Normalize(string code)
     {
         string[] lines = code.TrimEnd().Split('\n').SkipWhile(string.IsNullOrWhiteSpace).ToArray();

@@ -81,7 +81,46 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     /// <inheritdoc />
     public ValueTask<M3terToken> GetTokenAsync(CancellationToken cancellationToken = default)
     {
+        // The hot path reads one flag: a timer marks the entry stale when its refresh is due, so a fresh token
+        // costs no clock read, no lock and no allocation.
         CacheEntry? entry = Volatile.Read(ref _entry);
+        if (entry is not null && entry.IsFresh)
+        {
+            return new ValueTask<M3terToken>(entry.Token);
+        }
+
+        return GetTokenSlow(entry, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public void Invalidate(M3terToken token)
+    {
+        if (token is null)
+        {
+            throw new ArgumentNullException(nameof(token));
+        }
+
+        CacheEntry? entry = Volatile.Read(ref _entry);
+        if (entry is not null && ReferenceEquals(entry.Token, token) && Interlocked.CompareExchange(ref _entry, null, entry) == entry)
+        {
+            entry.Dispose();
+        }
+    }
+
+    /// <summary>Cancels any token request in flight. Callers waiting on it get an <see cref="OperationCanceledException"/>.</summary>
+    public void Dispose()
+    {
+        // Cancelled, not disposed: a fetch that is still running reads its token.
+        lock (_gate)
+        {
+            _disposed.Cancel();
+        }
+
+        Volatile.Read(ref _entry)?.Dispose();
+    }
+
+    private ValueTask<M3terToken> GetTokenSlow(CacheEntry? entry, CancellationToken cancellationToken)
+    {
         if (entry is not null)
         {
             long now = _timeProvider.GetUtcNow().UtcTicks;
@@ -100,28 +139,13 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         return new ValueTask<M3terToken>(WaitForTokenAsync(cancellationToken));
     }
 
-    /// <inheritdoc />
-    public void Invalidate(M3terToken token)
+    /// <summary>Caches a new entry and retires the one it replaces (stopping its timer).</summary>
+    private void Store(CacheEntry entry)
     {
-        if (token is null)
+        Interlocked.Exchange(ref _entry, entry)?.Dispose();
+        if (_disposed.IsCancellationRequested)
         {
-            throw new ArgumentNullException(nameof(token));
-        }
-
-        CacheEntry? entry = Volatile.Read(ref _entry);
-        if (entry is not null && ReferenceEquals(entry.Token, token))
-        {
-            Interlocked.CompareExchange(ref _entry, null, entry);
-        }
-    }
-
-    /// <summary>Cancels any token request in flight. Callers waiting on it get an <see cref="OperationCanceledException"/>.</summary>
-    public void Dispose()
-    {
-        // Cancelled, not disposed: a fetch that is still running reads its token.
-        lock (_gate)
-        {
-            _disposed.Cancel();
+            entry.Dispose();
         }
     }
 
@@ -197,7 +221,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         try
         {
             M3terToken token = await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false);
-            Volatile.Write(ref _entry, CreateEntry(token));
+            Store(CreateEntry(token));
             Volatile.Write(ref _rejection, null);
             Volatile.Write(ref _refreshFailures, 0);
             Volatile.Write(ref _lastFailure, null);
@@ -234,8 +258,8 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         // Never wait past half of what is left, so a recovering endpoint is retried before the token runs out.
         long half = (current.ExpiresAtTicks - now) / 2;
         long retryAt = now + Math.Min(delay.Ticks, Math.Max(half, 0));
-        var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks);
-        Interlocked.CompareExchange(ref _entry, postponed, current);
+        var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks, _timeProvider);
+        (Interlocked.CompareExchange(ref _entry, postponed, current) == current ? current : postponed).Dispose();
 
         TimeSpan retryIn = TimeSpan.FromTicks(retryAt - now);
         if (failures == 1)
@@ -254,7 +278,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         if (token.IsStatic)
         {
             // A pre-issued token cannot be renewed ahead of time: it is used until it expires.
-            return new CacheEntry(token, expires, expires);
+            return new CacheEntry(token, expires, expires, _timeProvider);
         }
 
         long issued = token.IssuedAt < token.ExpiresAt ? token.IssuedAt.UtcTicks : _timeProvider.GetUtcNow().UtcTicks;
@@ -264,16 +288,69 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         // still at random (up to 10%), so a fleet started together does not refresh in lock-step.
         long before = Math.Min(_options.RefreshBeforeExpiry.Ticks, lifetime / 2);
         before += (long)(before * 0.1 * Random());
-        return new CacheEntry(token, expires - Math.Min(before, lifetime), expires);
+        return new CacheEntry(token, expires - Math.Min(before, lifetime), expires, _timeProvider);
     }
 
-    private sealed class CacheEntry(M3terToken token, long refreshAtTicks, long expiresAtTicks)
+    /// <summary>
+    /// A cached token and when to refresh it. A timer on the provider's clock marks it stale when the refresh is due;
+    /// the timer wakes at least once a minute to compare with the wall clock, because monotonic timers do not count
+    /// time a machine spends asleep.
+    /// </summary>
+    private sealed class CacheEntry : IDisposable
     {
-        public M3terToken Token { get; } = token;
+        private static readonly TimeSpan MaxTimerInterval = TimeSpan.FromMinutes(1);
+        private readonly TimeProvider _timeProvider;
+        private readonly ITimer? _timer;
+        private volatile bool _stale;
 
-        public long RefreshAtTicks { get; } = refreshAtTicks;
+        public CacheEntry(M3terToken token, long refreshAtTicks, long expiresAtTicks, TimeProvider timeProvider)
+        {
+            Token = token;
+            RefreshAtTicks = refreshAtTicks;
+            ExpiresAtTicks = expiresAtTicks;
+            _timeProvider = timeProvider;
+            if (refreshAtTicks == DateTimeOffset.MaxValue.UtcTicks)
+            {
+                return; // a pre-issued token without expiry: nothing to wait for
+            }
 
-        public long ExpiresAtTicks { get; } = expiresAtTicks;
+            _timer = timeProvider.CreateTimer(static state => ((CacheEntry)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            Check();
+        }
+
+        public M3terToken Token { get; }
+
+        public long RefreshAtTicks { get; }
+
+        public long ExpiresAtTicks { get; }
+
+        /// <summary>Gets a value indicating whether the refresh is not yet due (as far as the timer knows).</summary>
+        public bool IsFresh => !_stale;
+
+        public void Dispose()
+        {
+            _stale = true;
+            _timer?.Dispose();
+        }
+
+        private void Check()
+        {
+            long wait = RefreshAtTicks - _timeProvider.GetUtcNow().UtcTicks;
+            if (wait <= 0 || _stale)
+            {
+                Dispose();
+                return;
+            }
+
+            try
+            {
+                _timer!.Change(TimeSpan.FromTicks(Math.Min(wait, MaxTimerInterval.Ticks)), Timeout.InfiniteTimeSpan);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Retired meanwhile.
+            }
+        }
     }
 
     private sealed class Rejection(M3terAuthException exception, long atTicks, long untilTicks)

@@ -217,6 +217,37 @@ public sealed class TokenProviderTests
     }
 
     [Fact]
+    public async Task GetTokenAsync_MachineSleptPastExpiry_NoticedWithinAMinuteOfWaking()
+    {
+        // Timers run on a monotonic clock that stands still while the machine sleeps; the wall clock does not.
+        var sleepy = new SleepyTimeProvider(_time);
+        var client = new FakeTokenClient(sleepy, TimeSpan.FromHours(5));
+        using var provider = new TokenProvider(client, TestOptions.Create(), sleepy) { Random = () => 0 };
+        M3terToken before = await provider.GetTokenAsync();
+
+        sleepy.Sleep(TimeSpan.FromHours(6));
+        _time.Advance(TimeSpan.FromMinutes(1)); // the first minute awake: the entry's timer wakes and reads the wall clock
+        M3terToken after = await provider.GetTokenAsync();
+
+        Assert.NotSame(before, after);
+        Assert.True(after.ExpiresAt > sleepy.GetUtcNow());
+        Assert.Equal(2, client.Calls);
+    }
+
+    /// <summary>A wall clock that can jump ahead (sleep) while timers, like the runtime's, do not see the jump.</summary>
+    private sealed class SleepyTimeProvider(FakeTimeProvider monotonic) : TimeProvider
+    {
+        private TimeSpan _slept;
+
+        public void Sleep(TimeSpan duration) => _slept += duration;
+
+        public override DateTimeOffset GetUtcNow() => monotonic.GetUtcNow() + _slept;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            monotonic.CreateTimer(callback, state, dueTime, period);
+    }
+
+    [Fact]
     public async Task GetTokenAsync_BackgroundRefreshFails_KeepsServingValidTokenAndBacksOff()
     {
         using var provider = CreateProvider();

@@ -24,15 +24,20 @@ internal sealed class HostScope
 
     public string IngestHost { get; }
 
+    /// <summary>
+    /// Whether the request goes to m3ter. <see cref="Uri"/> canonicalizes scheme and host to lower case, so ordinal
+    /// comparisons are exact here and several times cheaper than case-insensitive ones on this per-request path.
+    /// </summary>
     public bool Matches(Uri? uri)
     {
-        if (uri is null || !uri.IsAbsoluteUri || uri.Port != Port || !string.Equals(uri.Scheme, Scheme, StringComparison.OrdinalIgnoreCase))
+        if (uri is null || !uri.IsAbsoluteUri)
         {
             return false;
         }
 
         string host = uri.Host;
-        return string.Equals(host, ApiHost, StringComparison.OrdinalIgnoreCase)
-            || string.Equals(host, IngestHost, StringComparison.OrdinalIgnoreCase);
+        return (string.Equals(host, ApiHost, StringComparison.Ordinal) || string.Equals(host, IngestHost, StringComparison.Ordinal))
+            && uri.Port == Port
+            && string.Equals(uri.Scheme, Scheme, StringComparison.Ordinal);
     }
 }

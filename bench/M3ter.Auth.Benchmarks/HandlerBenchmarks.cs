@@ -1,0 +1,52 @@
+using System;
+using System.Net.Http;
+using System.Threading.Tasks;
+using BenchmarkDotNet.Attributes;
+
+namespace M3ter.Auth.Benchmarks;
+
+/// <summary>
+/// 1. <c>HttpClient.SendAsync</c> through an in-memory terminal handler: no auth (the floor), a constant header (the
+/// physical limit for attaching one), and <see cref="M3terAuthHandler"/> with a warm cache. Budget: M3terAuthHandler
+/// at most 1.05× the constant header's mean and no more bytes.
+/// </summary>
+[MemoryDiagnoser]
+public class HandlerBenchmarks
+{
+    private static readonly Uri Url = new("https://api.m3ter.com/organizations/org-1/products");
+    private HttpClient _noAuth = null!;
+    private HttpClient _constant = null!;
+    private HttpClient _m3ter = null!;
+    private TokenProvider _provider = null!;
+
+    [GlobalSetup]
+    public async Task Setup()
+    {
+        // The production clock: the warm path must not pay for reading it.
+        TimeProvider time = TimeProvider.System;
+        M3terAuthOptions options = BenchOptions.Create();
+        _provider = new TokenProvider(new BenchTokenClient(time, TimeSpan.FromHours(5)), options, time);
+        await _provider.GetTokenAsync();
+        _noAuth = new HttpClient(new CachedOkHandler());
+        _constant = new HttpClient(new ConstantHeaderHandler { InnerHandler = new CachedOkHandler() });
+        _m3ter = new HttpClient(new M3terAuthHandler(_provider, options, timeProvider: time) { InnerHandler = new CachedOkHandler() });
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _noAuth.Dispose();
+        _constant.Dispose();
+        _m3ter.Dispose();
+        _provider.Dispose();
+    }
+
+    [Benchmark(Description = "no auth handler (floor)")]
+    public Task<HttpResponseMessage> NoAuth() => _noAuth.SendAsync(new HttpRequestMessage(HttpMethod.Get, Url));
+
+    [Benchmark(Baseline = true, Description = "constant AuthenticationHeaderValue")]
+    public Task<HttpResponseMessage> ConstantHeader() => _constant.SendAsync(new HttpRequestMessage(HttpMethod.Get, Url));
+
+    [Benchmark(Description = "M3terAuthHandler, warm cache")]
+    public Task<HttpResponseMessage> M3terAuthHandlerWarm() => _m3ter.SendAsync(new HttpRequestMessage(HttpMethod.Get, Url));
+}

@@ -6,12 +6,65 @@ using System.Threading.Tasks;
 
 namespace M3ter.Auth.Benchmarks;
 
-/// <summary>A clock that never moves and takes no lock (FakeTimeProvider locks, which would distort a hot path).</summary>
-public sealed class FixedTimeProvider(DateTimeOffset now) : TimeProvider
+/// <summary>
+/// A clock that moves only when told and takes no lock (FakeTimeProvider locks, which would distort a hot path); its
+/// timers fire only when <see cref="FireTimers"/> is called.
+/// </summary>
+public sealed class ManualTimeProvider(DateTimeOffset now) : TimeProvider
 {
+    private readonly System.Collections.Generic.List<ManualTimer> _timers = new();
+
     public DateTimeOffset Now { get; set; } = now;
 
     public override DateTimeOffset GetUtcNow() => Now;
+
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new ManualTimer(callback, state);
+        lock (_timers)
+        {
+            _timers.Add(timer);
+        }
+
+        return timer;
+    }
+
+    public void FireTimers()
+    {
+        ManualTimer[] timers;
+        lock (_timers)
+        {
+            timers = _timers.ToArray();
+        }
+
+        foreach (ManualTimer timer in timers)
+        {
+            timer.Fire();
+        }
+    }
+
+    private sealed class ManualTimer(TimerCallback callback, object? state) : ITimer
+    {
+        private bool _disposed;
+
+        public void Fire()
+        {
+            if (!_disposed)
+            {
+                callback(state);
+            }
+        }
+
+        public bool Change(TimeSpan dueTime, TimeSpan period) => !_disposed;
+
+        public void Dispose() => _disposed = true;
+
+        public ValueTask DisposeAsync()
+        {
+            _disposed = true;
+            return default;
+        }
+    }
 }
 
 /// <summary>The end of the pipeline: answers every request at once with one cached 200.</summary>

@@ -28,13 +28,14 @@ public class TokenProviderBenchmarks
         _warm = new TokenProvider(new BenchTokenClient(time, TimeSpan.FromHours(5)), BenchOptions.Create(), time);
         await _warm.GetTokenAsync();
 
-        // A provider whose (fixed, lock-free) clock stands inside the refresh window, with the background refresh held open.
-        var refreshTime = new FixedTimeProvider(DateTimeOffset.UtcNow);
+        // A provider whose (manual, lock-free) clock stands inside the refresh window, with the background refresh held open.
+        var refreshTime = new ManualTimeProvider(DateTimeOffset.UtcNow);
         _refreshingClient = new BenchTokenClient(refreshTime, TimeSpan.FromHours(5));
         _refreshing = new TokenProvider(_refreshingClient, BenchOptions.Create(), refreshTime);
         await _refreshing.GetTokenAsync();
         _refreshingClient.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         refreshTime.Now += TimeSpan.FromHours(5) - TimeSpan.FromMinutes(1);
+        refreshTime.FireTimers(); // the refresh is due: the entry's timer marks it stale
         await _refreshing.GetTokenAsync(); // starts the background refresh, which waits on the gate
         for (int i = 0; i < 1000 && _refreshingClient.Calls < 2; i++)
         {

@@ -28,7 +28,8 @@ public sealed class M3terAuthHandler : DelegatingHandler
     internal static readonly TimeSpan PermanentRejectionCooldown = TimeSpan.FromMinutes(1);
 
     private readonly ITokenProvider _tokenProvider;
-    private readonly Func<HostScope> _scope;
+    private readonly HostScope? _fixedScope;
+    private readonly M3terAuthRegistration? _registration;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
 
@@ -40,17 +41,26 @@ public sealed class M3terAuthHandler : DelegatingHandler
     /// <exception cref="ArgumentNullException"><paramref name="tokenProvider"/> or <paramref name="options"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="options"/> is not valid; the message names the setting.</exception>
     public M3terAuthHandler(ITokenProvider tokenProvider, M3terAuthOptions options, ILogger<M3terAuthHandler>? logger = null, TimeProvider? timeProvider = null)
-        : this(tokenProvider, ConstantScope(options), logger, timeProvider)
+        : this(tokenProvider, logger, timeProvider)
     {
+        _fixedScope = new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options)));
     }
 
-    internal M3terAuthHandler(ITokenProvider tokenProvider, Func<HostScope> scope, ILogger? logger, TimeProvider? timeProvider)
+    /// <summary>For <c>AddM3terAuthHandler</c>: the hosts follow the registration's current options.</summary>
+    internal M3terAuthHandler(ITokenProvider tokenProvider, M3terAuthRegistration registration, ILogger? logger, TimeProvider? timeProvider)
+        : this(tokenProvider, logger, timeProvider)
+    {
+        _registration = registration;
+    }
+
+    private M3terAuthHandler(ITokenProvider tokenProvider, ILogger? logger, TimeProvider? timeProvider)
     {
         _tokenProvider = tokenProvider ?? throw new ArgumentNullException(nameof(tokenProvider));
-        _scope = scope;
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
     }
+
+    private HostScope Scope => _fixedScope ?? _registration!.Scope;
 
     /// <inheritdoc />
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
@@ -60,7 +70,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             throw new ArgumentNullException(nameof(request));
         }
 
-        if (!_scope().Matches(request.RequestUri))
+        if (!Scope.Matches(request.RequestUri))
         {
             return base.SendAsync(request, cancellationToken);
         }
@@ -92,7 +102,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             throw new ArgumentNullException(nameof(request));
         }
 
-        if (!_scope().Matches(request.RequestUri))
+        if (!Scope.Matches(request.RequestUri))
         {
             return base.Send(request, cancellationToken);
         }
@@ -118,12 +128,6 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private static M3terToken WaitForToken(Task<M3terToken> task) => task.GetAwaiter().GetResult();
 #endif
-
-    private static Func<HostScope> ConstantScope(M3terAuthOptions options)
-    {
-        var scope = new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options)));
-        return () => scope;
-    }
 
     /// <summary>Content that serializes the same bytes every time it is sent; anything else is buffered first.</summary>
     private static bool IsReplayable(HttpContent? content) =>

@@ -34,7 +34,7 @@ public static class M3terAuthHttpClientBuilderExtensions
                     : $"AddM3terAuthHandler(\"{registrationName}\") needs services.AddM3terAuth(\"{registrationName}\", ...) to be called first.");
             return new M3terAuthHandler(
                 sp.GetRequiredKeyedService<ITokenProvider>(registrationName),
-                () => registration.Scope,
+                registration,
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger<M3terAuthHandler>(),
                 sp.GetRequiredService<TimeProvider>());
         });

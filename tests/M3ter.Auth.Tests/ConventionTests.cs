@@ -48,3 +48,38 @@ public sealed class ConventionTests
         Assert.All(extensions, t => Assert.Equal("Microsoft.Extensions.DependencyInjection", t.Namespace));
     }
 }
+
+/// <summary>No thread-pool blocking on async paths: blocking waits are allowed only in the documented synchronous Send.</summary>
+public sealed class BlockingCallTests
+{
+    [Fact]
+    public void BlockingWaits_AppearOnlyInTheSynchronousSendPath()
+    {
+        string src = System.IO.Path.Combine(RepositoryRoot.Path, "src", "M3ter.Auth");
+        string[] blocking = { ".GetAwaiter().GetResult()", ".Wait(", ".WaitAll(" };
+        var offenders = new System.Collections.Generic.List<string>();
+        foreach (string file in System.IO.Directory.EnumerateFiles(src, "*.cs", System.IO.SearchOption.AllDirectories).Where(f => !f.Contains("/obj/", StringComparison.Ordinal)))
+        {
+            string[] lines = System.IO.File.ReadAllLines(file);
+            bool inSendRegion = false;
+            for (int i = 0; i < lines.Length; i++)
+            {
+                if (lines[i].Contains("protected override HttpResponseMessage Send(", StringComparison.Ordinal))
+                {
+                    inSendRegion = true;
+                }
+                else if (inSendRegion && lines[i].TrimStart().StartsWith("#endif", StringComparison.Ordinal))
+                {
+                    inSendRegion = false;
+                }
+
+                if (!inSendRegion && blocking.Any(b => lines[i].Contains(b, StringComparison.Ordinal)))
+                {
+                    offenders.Add($"{System.IO.Path.GetFileName(file)}:{i + 1}: {lines[i].Trim()}");
+                }
+            }
+        }
+
+        Assert.Empty(offenders);
+    }
+}

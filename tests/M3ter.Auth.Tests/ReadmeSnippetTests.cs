@@ -12,7 +12,7 @@ namespace M3ter.Auth.Tests;
 /// </summary>
 public sealed partial class ReadmeSnippetTests
 {
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = RepositoryRoot.Path;
 
     [GeneratedRegex(@"<!-- snippet: (?<name>[\w-]+) -->\s*```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
     private static partial Regex ReadmeSnippet();
@@ -66,18 +66,5 @@ public sealed partial class ReadmeSnippetTests
         string[] lines = code.TrimEnd().Split('\n').SkipWhile(string.IsNullOrWhiteSpace).ToArray();
         int indent = lines.Where(l => l.Trim().Length > 0).Min(l => l.Length - l.TrimStart().Length);
         return string.Join("\n", lines.Select(l => l.Length >= indent ? l[indent..].TrimEnd() : l.Trim()));
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "M3ter.Auth.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("M3ter.Auth.sln not found above " + AppContext.BaseDirectory);
     }
 }

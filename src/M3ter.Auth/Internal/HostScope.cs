@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 
 namespace M3ter.Auth.Internal;
 
@@ -28,16 +29,16 @@ internal sealed class HostScope
     /// Whether the request goes to m3ter. <see cref="Uri"/> canonicalizes scheme and host to lower case, so ordinal
     /// comparisons are exact here and several times cheaper than case-insensitive ones on this per-request path.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Matches(Uri? uri)
     {
-        if (uri is null || !uri.IsAbsoluteUri)
+        if (uri is null || !uri.IsAbsoluteUri || uri.Port != Port)
         {
             return false;
         }
 
         string host = uri.Host;
         return (string.Equals(host, ApiHost, StringComparison.Ordinal) || string.Equals(host, IngestHost, StringComparison.Ordinal))
-            && uri.Port == Port
             && string.Equals(uri.Scheme, Scheme, StringComparison.Ordinal);
     }
 }

@@ -27,6 +27,9 @@ public sealed class TokenClient : ITokenClient
     /// <summary>The name of the <see cref="HttpClient"/> that <c>AddM3terAuth()</c> registers for token requests.</summary>
     public const string HttpClientName = "M3ter.Auth.TokenClient";
 
+    /// <summary>m3ter documents 5-hour tokens; a longer lifetime than a day is not believed.</summary>
+    internal static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(1);
+
     private const int MaxBodyBytes = 64 * 1024;
     private const int MaxDescriptionLength = 256;
 
@@ -318,8 +321,6 @@ public sealed class TokenClient : ITokenClient
         Log.TokenAcquired(_logger, token.ExpiresAt, lifetime);
         return TokenAttempt.Success(token);
     }
-
-    internal static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(1);
 
     private TokenAttempt Malformed(HttpResponseMessage response, string problem, Exception? inner) =>
         TokenAttempt.Failed(

@@ -119,6 +119,12 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         Volatile.Read(ref _entry)?.Dispose();
     }
 
+    /// <summary>
+    /// Drops the cached token and stops its timer, without cancelling a request that callers may still be waiting on:
+    /// for a provider that configuration has just replaced.
+    /// </summary>
+    internal void Retire() => Interlocked.Exchange(ref _entry, null)?.Dispose();
+
     private ValueTask<M3terToken> GetTokenSlow(CacheEntry? entry, CancellationToken cancellationToken)
     {
         if (entry is not null)

@@ -263,11 +263,13 @@ public sealed class ServiceCollectionTests
         using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
         var provider = sp.GetRequiredService<ITokenProvider>();
         M3terToken before = await provider.GetTokenAsync();
+        TokenProvider replaced = sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider;
 
         source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
         M3terToken after = await provider.GetTokenAsync();
         M3terToken cached = await provider.GetTokenAsync();
 
+        Assert.Null(replaced.CachedToken); // the replaced provider let go of its token (and its timer)
         Assert.NotSame(before, after);
         Assert.Same(after, cached);
         Assert.Equal(new[] { Basic("old-key", "old-secret"), Basic("new-key", "new-secret") }, basics);

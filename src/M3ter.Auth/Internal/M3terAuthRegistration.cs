@@ -68,8 +68,9 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
             return;
         }
 
-        // The old provider is not disposed: callers already waiting on its request still get their token.
+        // The old provider is retired, not disposed: callers already waiting on its request still get their token.
         Volatile.Write(ref _current, Build(options));
+        current.Provider.Retire();
         Log.OptionsChanged(_logger, _name.Length == 0 ? "(default)" : _name);
     }
 

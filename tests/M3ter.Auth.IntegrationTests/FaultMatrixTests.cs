@@ -49,16 +49,18 @@ public sealed class FaultMatrixTests : EmulatorTestBase
 
     public static TheoryData<string> DroppedConnections => new() { "reset", "reset-mid-response", "slower-than-timeout" };
 
+    private static M3terFault DroppedConnection(string fault) => fault switch
+    {
+        "reset" => M3terFault.Reset(),
+        "reset-mid-response" => M3terFault.ResetMidResponse(),
+        _ => M3terFault.Slow(TimeSpan.FromSeconds(10)), // longer than the 500 ms TokenRequestTimeout
+    };
+
     [Theory]
     [MemberData(nameof(DroppedConnections))]
     public async Task TokenEndpoint_DropsOrStalls_EveryTime_CallerGetsM3terAuthExceptionAfterBoundedRetries(string fault)
     {
-        M3ter.PersistentTokenFault = fault switch
-        {
-            "reset" => M3terFault.Reset(),
-            "reset-mid-response" => M3terFault.ResetMidResponse(),
-            _ => M3terFault.Slow(TimeSpan.FromSeconds(10)),
-        };
+        M3ter.PersistentTokenFault = DroppedConnection(fault);
 
         M3terAuthException error = await CallFails();
 
@@ -77,12 +79,7 @@ public sealed class FaultMatrixTests : EmulatorTestBase
     [MemberData(nameof(DroppedConnections))]
     public async Task TokenEndpoint_DropsOrStalls_Once_IsRetriedAndTheCallSucceeds(string fault)
     {
-        M3ter.EnqueueTokenFault(fault switch
-        {
-            "reset" => M3terFault.Reset(),
-            "reset-mid-response" => M3terFault.ResetMidResponse(),
-            _ => M3terFault.Slow(TimeSpan.FromSeconds(10)),
-        });
+        M3ter.EnqueueTokenFault(DroppedConnection(fault));
 
         using HttpResponseMessage response = await Call();
 

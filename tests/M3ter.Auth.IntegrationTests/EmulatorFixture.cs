@@ -1,5 +1,6 @@
 using System;
 using System.Net.Http;
+using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.Testing;
 using M3ter.Auth.TestSupport;
@@ -21,6 +22,11 @@ public abstract class EmulatorTestBase : IAsyncLifetime
 
     protected virtual M3terEmulatorOptions EmulatorOptions => new();
 
+    /// <summary>Gets how many token requests the library sent (the server may see fewer when it never got to one).</summary>
+    protected int TokenAttemptsSent => _tokenAttempts.Count;
+
+    private readonly CountingHandler _tokenAttempts = new();
+
     public async Task InitializeAsync()
     {
         M3ter = await M3terEmulator.StartAsync(EmulatorOptions);
@@ -33,6 +39,7 @@ public abstract class EmulatorTestBase : IAsyncLifetime
             ConfigureAuth(o);
         });
         services.AddHttpClient("m3ter", c => c.BaseAddress = M3ter.BaseAddress).AddM3terAuthHandler();
+        services.AddHttpClient(TokenClient.HttpClientName).AddHttpMessageHandler(() => _tokenAttempts.Fresh());
         Services = services.BuildServiceProvider();
     }
 
@@ -59,5 +66,31 @@ public abstract class EmulatorTestBase : IAsyncLifetime
         {
             Assert.DoesNotContain(token, all, StringComparison.Ordinal);
         }
+    }
+}
+
+/// <summary>Counts requests through a client's pipeline; one counter shared by every handler instance the factory builds.</summary>
+internal sealed class CountingHandler : DelegatingHandler
+{
+    private readonly CountingHandler? _owner;
+    private int _count;
+
+    public CountingHandler()
+    {
+    }
+
+    private CountingHandler(CountingHandler owner)
+    {
+        _owner = owner;
+    }
+
+    public int Count => Volatile.Read(ref _count);
+
+    public CountingHandler Fresh() => new(this);
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref (_owner ?? this)._count);
+        return base.SendAsync(request, cancellationToken);
     }
 }

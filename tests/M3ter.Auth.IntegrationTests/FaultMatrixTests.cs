@@ -65,7 +65,8 @@ public sealed class FaultMatrixTests : EmulatorTestBase
         M3terAuthException error = await CallFails();
 
         Assert.Null(error.StatusCode);
-        Assert.Equal(3, M3ter.TokenRequestCount); // one attempt and MaxRetryAttempts = 2 retries, no more
+        Assert.Equal(3, TokenAttemptsSent); // one attempt and MaxRetryAttempts = 2 retries, no more
+        Assert.InRange(M3ter.TokenRequestCount, 2, 3); // a cold server can miss an attempt abandoned before it got to it
         Assert.Equal(0, M3ter.ApiRequestCount);
         if (fault == "slower-than-timeout")
         {
@@ -84,7 +85,8 @@ public sealed class FaultMatrixTests : EmulatorTestBase
         using HttpResponseMessage response = await Call();
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(2, M3ter.TokenRequestCount);
+        Assert.Equal(2, TokenAttemptsSent);
+        Assert.InRange(M3ter.TokenRequestCount, 1, 2); // a cold server can miss an attempt abandoned before it got to it
         AssertNothingSentWithoutToken();
     }
 

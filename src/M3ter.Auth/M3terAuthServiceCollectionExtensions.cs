@@ -71,12 +71,7 @@ public static class M3terAuthServiceCollectionExtensions
                 options.Configure(M3terAuthConfiguration.ApplyEnvironment);
             }
 
-            if (configuration is not null)
-            {
-                options.Configure(o => M3terAuthConfiguration.ApplySection(o, configuration));
-                services.AddSingleton<IOptionsChangeTokenSource<M3terAuthOptions>>(new ConfigurationReloadTokenSource(name, configuration));
-            }
-            else
+            if (configuration is null)
             {
                 string sectionPath = isDefault ? M3terAuthOptions.ConfigurationSectionName : M3terAuthOptions.ConfigurationSectionName + ":" + name;
                 options.Configure<IServiceProvider>((o, sp) =>
@@ -111,7 +106,9 @@ public static class M3terAuthServiceCollectionExtensions
                 services.TryAddSingleton<ITokenProvider>(static sp => sp.GetRequiredKeyedService<ITokenProvider>(Microsoft.Extensions.Options.Options.DefaultName));
             }
         }
-        else if (configuration is not null)
+
+        // An explicit section, on the first registration of a name or a later one, is read after the environment.
+        if (configuration is not null)
         {
             options.Configure(o => M3terAuthConfiguration.ApplySection(o, configuration));
             services.AddSingleton<IOptionsChangeTokenSource<M3terAuthOptions>>(new ConfigurationReloadTokenSource(name, configuration));

@@ -1,5 +1,4 @@
 using System;
-using System.Net;
 
 namespace M3ter.Auth.Internal;
 
@@ -23,8 +22,6 @@ internal sealed class TokenAttempt
 
     /// <summary>The delay the server asked for with <c>Retry-After</c>, if any.</summary>
     public TimeSpan? RetryAfter { get; }
-
-    public HttpStatusCode? StatusCode => Failure?.StatusCode;
 
     public static TokenAttempt Success(M3terToken token) => new(token, null, false, null);
 

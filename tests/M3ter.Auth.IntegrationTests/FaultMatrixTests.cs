@@ -142,11 +142,13 @@ public sealed class FaultMatrixTests : EmulatorTestBase
         AssertNothingSentWithoutToken();
     }
 
+    public static TheoryData<HttpStatusCode> ServerErrors => new()
+    {
+        HttpStatusCode.InternalServerError, HttpStatusCode.BadGateway, HttpStatusCode.ServiceUnavailable, HttpStatusCode.GatewayTimeout,
+    };
+
     [Theory]
-    [InlineData(HttpStatusCode.InternalServerError)]
-    [InlineData(HttpStatusCode.BadGateway)]
-    [InlineData(HttpStatusCode.ServiceUnavailable)]
-    [InlineData(HttpStatusCode.GatewayTimeout)]
+    [MemberData(nameof(ServerErrors))]
     public async Task TokenEndpoint_5xxBurstShorterThanRetries_CallSucceeds(HttpStatusCode status)
     {
         M3ter.EnqueueTokenFault(M3terFault.Status(status, "<html>bad gateway</html>", "text/html"));
@@ -160,10 +162,7 @@ public sealed class FaultMatrixTests : EmulatorTestBase
     }
 
     [Theory]
-    [InlineData(HttpStatusCode.InternalServerError)]
-    [InlineData(HttpStatusCode.BadGateway)]
-    [InlineData(HttpStatusCode.ServiceUnavailable)]
-    [InlineData(HttpStatusCode.GatewayTimeout)]
+    [MemberData(nameof(ServerErrors))]
     public async Task TokenEndpoint_5xxBurstLongerThanRetries_CallerGetsTheStatus_AndTheNextCallTriesAgain(HttpStatusCode status)
     {
         M3ter.PersistentTokenFault = M3terFault.Status(status, "{\"message\":\"down for maintenance\"}");

@@ -56,4 +56,19 @@ public class M3terAuthException : Exception
 
     /// <summary>Gets a value indicating whether the token endpoint rejected the credentials (400, 401 or 403): retrying will not help until they change.</summary>
     public bool IsCredentialRejection => StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden;
+
+    /// <summary>Gets a value indicating whether the failure lasts until the configuration changes (an expired pre-issued token), like a rejection.</summary>
+    internal bool IsPermanent { get; init; }
+
+    /// <summary>Gets a value indicating whether the provider remembers this failure instead of asking again at once.</summary>
+    internal bool IsRemembered => IsCredentialRejection || IsPermanent;
+
+    /// <summary>
+    /// A copy of this exception for one caller: the same message, status, error and inner exception (so a caller
+    /// inspecting it sees what the original says), thrown fresh. A failure shared by many callers (a remembered
+    /// rejection, one failed request many waited on) must not be rethrown as one instance: every throw appends to its
+    /// stack trace, which then grows without bound.
+    /// </summary>
+    internal M3terAuthException ForCaller() =>
+        new(Message, StatusCode, Error, ErrorDescription, InnerException) { IsPermanent = IsPermanent };
 }

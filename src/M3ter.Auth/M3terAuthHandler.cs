@@ -21,6 +21,11 @@ namespace M3ter.Auth;
 /// answers to that token are returned to the caller as they are, without forcing new tokens.</para>
 /// <para>Request content that cannot be read twice (a stream, for example) is buffered before it is sent, so the
 /// replay carries the identical body.</para>
+/// <para>A request is replayed only as it was sent. When the primary handler followed a redirect (which rewrites the
+/// request's address, and for a 303 its method and body), the refusal came from the redirect target, not from m3ter
+/// about this token: the response is returned as it is and no token is put on the rewritten request.</para>
+/// <para>The library's own token requests pass through untouched, so wrapping every client, the token client included
+/// (<c>ConfigureHttpClientDefaults(b =&gt; b.AddM3terAuthHandler())</c>), is safe.</para>
 /// </remarks>
 public sealed class M3terAuthHandler : DelegatingHandler
 {
@@ -70,7 +75,8 @@ public sealed class M3terAuthHandler : DelegatingHandler
             throw new ArgumentNullException(nameof(request));
         }
 
-        if (!Scope.Matches(request.RequestUri))
+        Uri? uri = request.RequestUri;
+        if (!Scope.Matches(uri) || uri is TokenEndpoint)
         {
             return base.SendAsync(request, cancellationToken);
         }
@@ -81,13 +87,14 @@ public sealed class M3terAuthHandler : DelegatingHandler
             // The warm path: a cached token and a body that can be sent twice; no state machine unless m3ter refuses.
             M3terToken token = pending.Result;
             request.Headers.Authorization = token.HeaderValue;
+            var sent = new SentAs(uri!, request.Method, request.Content);
             Task<HttpResponseMessage> sending = base.SendAsync(request, cancellationToken);
             if (sending.Status == TaskStatus.RanToCompletion && !IsRefusal(sending.Result))
             {
                 return sending;
             }
 
-            return CompleteAsync(sending, request, token, cancellationToken);
+            return CompleteAsync(sending, request, sent, token, cancellationToken);
         }
 
         return SendSlowAsync(pending, request, cancellationToken);
@@ -102,7 +109,8 @@ public sealed class M3terAuthHandler : DelegatingHandler
             throw new ArgumentNullException(nameof(request));
         }
 
-        if (!Scope.Matches(request.RequestUri))
+        Uri? uri = request.RequestUri;
+        if (!Scope.Matches(uri) || uri is TokenEndpoint)
         {
             return base.Send(request, cancellationToken);
         }
@@ -115,8 +123,9 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         request.Headers.Authorization = token.HeaderValue;
+        var sent = new SentAs(uri!, request.Method, request.Content);
         HttpResponseMessage response = base.Send(request, cancellationToken);
-        M3terToken? fresh = RenewAfterRefusal(response, request, token, static (provider, ct) => WaitForToken(AwaitToken(provider.GetTokenAsync(ct))), cancellationToken);
+        M3terToken? fresh = RenewAfterRefusal(response, request, sent, token, static (provider, ct) => WaitForToken(AwaitToken(provider.GetTokenAsync(ct))), cancellationToken);
         if (fresh is null)
         {
             return response;
@@ -174,10 +183,11 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         request.Headers.Authorization = token.HeaderValue;
-        return await CompleteAsync(base.SendAsync(request, cancellationToken), request, token, cancellationToken).ConfigureAwait(false);
+        var sent = new SentAs(request.RequestUri!, request.Method, request.Content);
+        return await CompleteAsync(base.SendAsync(request, cancellationToken), request, sent, token, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage> sending, HttpRequestMessage request, M3terToken token, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage> sending, HttpRequestMessage request, SentAs sent, M3terToken token, CancellationToken cancellationToken)
     {
         HttpResponseMessage response = await sending.ConfigureAwait(false);
         if (!IsRefusal(response))
@@ -185,7 +195,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             return response;
         }
 
-        M3terToken? fresh = await RenewAfterRefusalAsync(response, request, token, cancellationToken).ConfigureAwait(false);
+        M3terToken? fresh = await RenewAfterRefusalAsync(response, request, sent, token, cancellationToken).ConfigureAwait(false);
         if (fresh is null)
         {
             return response;
@@ -195,9 +205,9 @@ public sealed class M3terAuthHandler : DelegatingHandler
         return NotePermanentRefusal(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, fresh);
     }
 
-    private Task<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, CancellationToken cancellationToken)
+    private Task<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, M3terToken token, CancellationToken cancellationToken)
     {
-        if (!ShouldRenew(token))
+        if (!ShouldRenew(token) || !IsReplayable(request, sent, response))
         {
             return Task.FromResult<M3terToken?>(null);
         }
@@ -223,9 +233,9 @@ public sealed class M3terAuthHandler : DelegatingHandler
     }
 
 #if NET5_0_OR_GREATER
-    private M3terToken? RenewAfterRefusal(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, Func<ITokenProvider, CancellationToken, M3terToken> getToken, CancellationToken cancellationToken)
+    private M3terToken? RenewAfterRefusal(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, M3terToken token, Func<ITokenProvider, CancellationToken, M3terToken> getToken, CancellationToken cancellationToken)
     {
-        if (!IsRefusal(response) || !ShouldRenew(token))
+        if (!IsRefusal(response) || !ShouldRenew(token) || !IsReplayable(request, sent, response))
         {
             return null;
         }
@@ -245,6 +255,23 @@ public sealed class M3terAuthHandler : DelegatingHandler
         return PrepareReplay(response, request, token, fresh);
     }
 #endif
+
+    /// <summary>
+    /// Whether the request is still the one that carried the token to m3ter. The primary handler follows redirects
+    /// below this handler, rewriting the request's address (and, for a 303, its method and body) and dropping its
+    /// token: a refusal then came from the redirect target, and a replay would put a fresh token on a request for
+    /// another host. The scope is checked again too, since configuration may have moved it.
+    /// </summary>
+    private bool IsReplayable(HttpRequestMessage request, SentAs sent, HttpResponseMessage response)
+    {
+        if (sent.IsUnchanged(request) && Scope.Matches(request.RequestUri))
+        {
+            return true;
+        }
+
+        Log.RefusalAfterRedirect(_logger, response.StatusCode, request.RequestUri?.Host ?? "(none)");
+        return false;
+    }
 
     /// <summary>Whether a refusal of <paramref name="token"/> may be an expired or revoked token, worth a fresh one.</summary>
     private bool ShouldRenew(M3terToken token)
@@ -281,5 +308,12 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         return replayed;
+    }
+
+    /// <summary>The request as it was sent with a token: what a replay requires to be unchanged.</summary>
+    private readonly struct SentAs(Uri uri, HttpMethod method, HttpContent? content)
+    {
+        public bool IsUnchanged(HttpRequestMessage request) =>
+            ReferenceEquals(request.RequestUri, uri) && request.Method == method && ReferenceEquals(request.Content, content);
     }
 }

@@ -22,6 +22,12 @@ public sealed class M3terAuthOptions
     public static readonly Uri DefaultBaseAddress = new("https://api.m3ter.com/");
 
     private Uri _baseAddress = DefaultBaseAddress;
+    private bool _warmUpOnStart;
+    private TimeSpan _refreshBeforeExpiry = TimeSpan.FromMinutes(5);
+    private TimeSpan _tokenRequestTimeout = TimeSpan.FromSeconds(10);
+    private int _maxRetryAttempts = 3;
+    private TimeSpan _retryDelay = TimeSpan.FromSeconds(1);
+    private TimeSpan _rejectedCredentialsCacheDuration = TimeSpan.FromSeconds(30);
 
     /// <summary>Gets or sets the access key id of the m3ter service user.</summary>
     /// <value>The access key id; required unless <see cref="AccessToken"/> is set. Environment variable <c>M3TER_API_KEY</c>, configuration key <c>M3ter:AccessKeyId</c>.</value>
@@ -42,17 +48,26 @@ public sealed class M3terAuthOptions
 
     /// <summary>Gets or sets a value indicating whether the first token is fetched while the application starts, so the first request does not wait for it.</summary>
     /// <value>
-    /// Defaults to <see langword="false"/>. Takes effect in a host (<c>IHost</c>) with <c>AddM3terAuth()</c>; a failure
-    /// is logged as a warning and does not stop the application, and the first request tries again.
+    /// Defaults to <see langword="false"/>. Takes effect in a host (<c>IHost</c>) with <c>AddM3terAuth()</c>. The host's
+    /// start waits for it at most <see cref="TokenRequestTimeout"/>; after that the application starts and the request
+    /// goes on in the background. A failure is logged as a warning and does not stop the application; the first
+    /// request tries again.
     /// </value>
-    public bool WarmUpOnStart { get; set; }
+    public bool WarmUpOnStart
+    {
+        get => _warmUpOnStart;
+        set => _warmUpOnStart = Set(nameof(WarmUpOnStart), value);
+    }
 
     /// <summary>Gets or sets the m3ter organization id that API paths use (<c>/organizations/{orgId}/...</c>).</summary>
     /// <value>The organization id, or <see langword="null"/> (the default). Environment variable <c>M3TER_ORG_ID</c>.</value>
     public string? OrganizationId { get; set; }
 
     /// <summary>Gets or sets the base address of m3ter's API; the token endpoint is this address plus <c>oauth/token</c>.</summary>
-    /// <value>Defaults to <c>https://api.m3ter.com/</c>. Environment variable <c>M3TER_BASE_URL</c>. A path without a trailing slash gets one.</value>
+    /// <value>
+    /// Defaults to <c>https://api.m3ter.com/</c>. Environment variable <c>M3TER_BASE_URL</c>. A path without a trailing
+    /// slash gets one. It must not have a query string or a fragment (they would be lost from the token endpoint's address).
+    /// </value>
     /// <exception cref="ArgumentNullException">The value is <see langword="null"/>.</exception>
     public Uri BaseAddress
     {
@@ -64,7 +79,7 @@ public sealed class M3terAuthOptions
                 throw new ArgumentNullException(nameof(value));
             }
 
-            _baseAddress = WithTrailingSlash(value);
+            _baseAddress = Set(nameof(BaseAddress), WithTrailingSlash(value));
         }
     }
 
@@ -89,30 +104,55 @@ public sealed class M3terAuthOptions
     /// Defaults to 5 minutes. For a token whose lifetime is less than twice this, the refresh starts halfway through
     /// the token's lifetime instead, so short-lived tokens are still cached.
     /// </value>
-    public TimeSpan RefreshBeforeExpiry { get; set; } = TimeSpan.FromMinutes(5);
+    public TimeSpan RefreshBeforeExpiry
+    {
+        get => _refreshBeforeExpiry;
+        set => _refreshBeforeExpiry = Set(nameof(RefreshBeforeExpiry), value);
+    }
 
     /// <summary>Gets or sets the time one attempt at the token endpoint may take before it is abandoned and retried.</summary>
     /// <value>Defaults to 10 seconds. Independent of the caller's own cancellation and timeouts.</value>
-    public TimeSpan TokenRequestTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan TokenRequestTimeout
+    {
+        get => _tokenRequestTimeout;
+        set => _tokenRequestTimeout = Set(nameof(TokenRequestTimeout), value);
+    }
 
     /// <summary>Gets or sets how many times a token request that failed transiently (network error, timeout, 408, 429, 5xx) is retried.</summary>
     /// <value>Defaults to 3. Zero turns retries off. Rejected credentials (400, 401, 403) are never retried.</value>
-    public int MaxRetryAttempts { get; set; } = 3;
+    public int MaxRetryAttempts
+    {
+        get => _maxRetryAttempts;
+        set => _maxRetryAttempts = Set(nameof(MaxRetryAttempts), value);
+    }
 
     /// <summary>Gets or sets the base delay of the jittered exponential back-off between token request retries.</summary>
     /// <value>Defaults to 1 second. A <c>Retry-After</c> header from the server takes precedence.</value>
-    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan RetryDelay
+    {
+        get => _retryDelay;
+        set => _retryDelay = Set(nameof(RetryDelay), value);
+    }
 
     /// <summary>Gets or sets how long a rejection of the credentials (400, 401 or 403 from the token endpoint) is remembered.</summary>
     /// <value>
-    /// Defaults to 30 seconds. While it is remembered, callers get the same <see cref="M3terAuthException"/> at once
-    /// instead of each sending a token request, so a wrong secret under heavy traffic makes a trickle of token
-    /// requests, not a storm. Changing the options through configuration forgets it.
+    /// Defaults to 30 seconds. While it is remembered, callers get an <see cref="M3terAuthException"/> with the same
+    /// message and status at once (each caller its own instance) instead of each sending a token request, so a wrong
+    /// secret under heavy traffic makes a trickle of token requests, not a storm. Changing the credentials through
+    /// configuration forgets it.
     /// </value>
-    public TimeSpan RejectedCredentialsCacheDuration { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan RejectedCredentialsCacheDuration
+    {
+        get => _rejectedCredentialsCacheDuration;
+        set => _rejectedCredentialsCacheDuration = Set(nameof(RejectedCredentialsCacheDuration), value);
+    }
 
-    /// <summary>Problems found while reading configuration; reported by validation with the setting's name.</summary>
-    internal List<string>? ConfigurationErrors { get; set; }
+    /// <summary>
+    /// Problems found while reading configuration, by option name; reported by validation with the setting's name.
+    /// Setting the option afterwards (a later source overriding the bad value) clears its problem: only the final
+    /// value is validated.
+    /// </summary>
+    internal Dictionary<string, string>? ConfigurationErrors { get; set; }
 
     /// <summary>Returns a description of the options that shows where they point but never the secret.</summary>
     /// <returns>The key id, organization and base address; the secret only as <c>***</c> (or <c>(empty)</c>).</returns>
@@ -125,7 +165,26 @@ public sealed class M3terAuthOptions
         OrganizationId ?? "(none)",
         BaseAddress);
 
-    internal M3terAuthOptions Clone() => (M3terAuthOptions)MemberwiseClone();
+    internal M3terAuthOptions Clone()
+    {
+        var clone = (M3terAuthOptions)MemberwiseClone();
+        clone.ConfigurationErrors = ConfigurationErrors is null ? null : new Dictionary<string, string>(ConfigurationErrors, StringComparer.Ordinal);
+        return clone;
+    }
+
+    /// <summary>Whether a token obtained with <paramref name="other"/> may be used with these options: the same server and the same pre-issued token.</summary>
+    internal bool SharesTokensWith(M3terAuthOptions other) =>
+        BaseAddress == other.BaseAddress && string.Equals(AccessToken, other.AccessToken, StringComparison.Ordinal);
+
+    /// <summary>Whether these options use the same credentials as <paramref name="other"/>.</summary>
+    internal bool HasSameCredentials(M3terAuthOptions other) =>
+        string.Equals(AccessKeyId, other.AccessKeyId, StringComparison.Ordinal) && string.Equals(ApiSecret, other.ApiSecret, StringComparison.Ordinal);
+
+    private T Set<T>(string option, T value)
+    {
+        ConfigurationErrors?.Remove(option);
+        return value;
+    }
 
     /// <summary>Whether two option sets would produce the same tokens and behaviour (used to ignore configuration reloads that change nothing here).</summary>
     internal bool IsEquivalentTo(M3terAuthOptions other) =>

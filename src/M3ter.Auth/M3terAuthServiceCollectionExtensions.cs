@@ -93,6 +93,7 @@ public static class M3terAuthServiceCollectionExtensions
             // The token endpoint's own client: our per-attempt timeout governs, and its Basic credentials are never logged.
             services.AddHttpClient(TokenClient.HttpClientName, client => client.Timeout = System.Threading.Timeout.InfiniteTimeSpan);
             HeaderRedaction.RedactCredentials(services, TokenClient.HttpClientName);
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<Microsoft.Extensions.Http.HttpClientFactoryOptions>, TokenClientPipeline>());
 
             services.TryAddKeyedSingleton(name, static (sp, key) => new M3terAuthRegistration(
                 (string)key!,

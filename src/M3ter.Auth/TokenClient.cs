@@ -64,7 +64,7 @@ public sealed class TokenClient : ITokenClient
         _options = M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options));
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        _tokenEndpoint = new Uri(_options.BaseAddress, "oauth/token");
+        _tokenEndpoint = new TokenEndpoint(_options.BaseAddress);
         _basicAuthorization = new AuthenticationHeaderValue(
             "Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes(_options.AccessKeyId + ":" + _options.ApiSecret)));
@@ -93,7 +93,7 @@ public sealed class TokenClient : ITokenClient
         var expired = new M3terAuthException(string.Format(
             CultureInfo.InvariantCulture,
             "The pre-issued m3ter access token (M3ter:AccessToken or M3TER_API_TOKEN) expired at {0:O}: issue a new one, or set AccessKeyId and ApiSecret instead so tokens are fetched and refreshed automatically.",
-            token.ExpiresAt));
+            token.ExpiresAt)) { IsPermanent = true };
         Log.TokenRequestFailed(_logger, expired.Message);
         return Task.FromException<M3terToken>(expired);
     }
@@ -107,11 +107,11 @@ public sealed class TokenClient : ITokenClient
         try
         {
             outcome = await _pipeline.ExecuteOutcomeAsync(
-                static async (ctx, client) =>
+                static async (ctx, state) =>
                 {
                     try
                     {
-                        return Outcome.FromResult(await client.SendOnceAsync(ctx.CancellationToken).ConfigureAwait(false));
+                        return Outcome.FromResult(await state.Client.SendOnceAsync(ctx.CancellationToken, state.CallerToken).ConfigureAwait(false));
                     }
 #pragma warning disable CA1031 // Every failure becomes an outcome for the retry strategy to judge.
                     catch (Exception ex)
@@ -121,7 +121,7 @@ public sealed class TokenClient : ITokenClient
                     }
                 },
                 context,
-                this).ConfigureAwait(false);
+                (Client: this, CallerToken: cancellationToken)).ConfigureAwait(false);
         }
         finally
         {
@@ -217,7 +217,7 @@ public sealed class TokenClient : ITokenClient
             exception),
     };
 
-    private async Task<TokenAttempt> SendOnceAsync(CancellationToken cancellationToken)
+    private async Task<TokenAttempt> SendOnceAsync(CancellationToken attemptToken, CancellationToken callerToken)
     {
         Log.TokenRequesting(_logger, _tokenEndpoint);
         using var request = new HttpRequestMessage(HttpMethod.Post, _tokenEndpoint);
@@ -228,25 +228,27 @@ public sealed class TokenClient : ITokenClient
 
         // The token's lifetime counts from when the request was sent, so network delay never makes us over-trust it.
         DateTimeOffset sentAt = _timeProvider.GetUtcNow();
-        HttpResponseMessage response;
+
+        // Every attempt is counted once, however it ends: answered, dropped, or abandoned by our timeout.
+        string outcome = "network_error";
         try
         {
-            response = await _httpClient().SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            M3terAuthDiagnostics.RecordTokenRequest("network_error");
-            throw;
-        }
-
-        using (response)
-        {
-            byte[] body = await ReadBodyAsync(response.Content, cancellationToken).ConfigureAwait(false);
+            using HttpResponseMessage response = await _httpClient().SendAsync(request, HttpCompletionOption.ResponseHeadersRead, attemptToken).ConfigureAwait(false);
+            byte[] body = await ReadBodyAsync(response.Content, attemptToken).ConfigureAwait(false);
             TokenAttempt attempt = response.IsSuccessStatusCode
                 ? ParseToken(response, body, sentAt)
                 : ParseError(response, body);
-            M3terAuthDiagnostics.RecordTokenRequest(attempt.Token is not null ? "success" : ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture));
+            outcome = attempt.Token is not null ? "success" : ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
             return attempt;
+        }
+        catch (OperationCanceledException)
+        {
+            outcome = callerToken.IsCancellationRequested ? "cancelled" : "timeout";
+            throw;
+        }
+        finally
+        {
+            M3terAuthDiagnostics.RecordTokenRequest(outcome, _tokenEndpoint.Host);
         }
     }
 
@@ -280,39 +282,34 @@ public sealed class TokenClient : ITokenClient
 
     private TokenAttempt ParseToken(HttpResponseMessage response, byte[] body, DateTimeOffset sentAt)
     {
-        TokenResponse? parsed;
-        try
-        {
-            parsed = JsonSerializer.Deserialize(body, M3terJsonContext.Default.TokenResponse);
-        }
-        catch (JsonException ex)
-        {
-            return Malformed(response, DescribeNotJson(response, body), ex);
-        }
-
+        TokenResponse? parsed = TokenResponse.Parse(body, out string? problem);
         if (parsed is null)
         {
-            return Malformed(response, "the body is JSON null", null);
+            // A content type that is not JSON (a gateway's HTML page) says more than the parser can.
+            string? mediaType = response.Content.Headers.ContentType?.MediaType;
+            return Malformed(response, mediaType is null || IsJson(mediaType)
+                ? problem!
+                : problem + " (Content-Type " + mediaType + ")");
         }
 
         if (string.IsNullOrWhiteSpace(parsed.AccessToken))
         {
-            return Malformed(response, "it has no access_token", null);
+            return Malformed(response, "it has no access_token");
         }
 
         if (parsed.ExpiresIn is not long expiresIn)
         {
-            return Malformed(response, "it has no expires_in", null);
+            return Malformed(response, "it has no expires_in");
         }
 
         if (expiresIn <= 0)
         {
-            return Malformed(response, string.Format(CultureInfo.InvariantCulture, "expires_in must be a positive number of seconds, but it is {0}", expiresIn), null);
+            return Malformed(response, string.Format(CultureInfo.InvariantCulture, "expires_in must be a positive number of seconds, but it is {0}", expiresIn));
         }
 
         if (parsed.TokenType is { Length: > 0 } type && !string.Equals(type, "Bearer", StringComparison.OrdinalIgnoreCase))
         {
-            return Malformed(response, "its token_type is '" + Truncate(type) + "', not Bearer", null);
+            return Malformed(response, "its token_type is '" + Truncate(type) + "', not Bearer");
         }
 
         // m3ter documents 5-hour tokens; a lifetime beyond a day is not believed, so a bad value cannot pin a token forever.
@@ -322,22 +319,21 @@ public sealed class TokenClient : ITokenClient
         return TokenAttempt.Success(token);
     }
 
-    private TokenAttempt Malformed(HttpResponseMessage response, string problem, Exception? inner) =>
+    private static bool IsJson(string mediaType) =>
+#if NET5_0_OR_GREATER
+        mediaType.Contains("json", StringComparison.OrdinalIgnoreCase);
+#else
+        mediaType.IndexOf("json", StringComparison.OrdinalIgnoreCase) >= 0;
+#endif
+
+    private TokenAttempt Malformed(HttpResponseMessage response, string problem) =>
         TokenAttempt.Failed(
             new M3terAuthException(
                 string.Format(CultureInfo.InvariantCulture, "m3ter's token endpoint {0} answered {1} but not with a token: {2}.", _tokenEndpoint, DescribeStatus(response.StatusCode), problem),
                 response.StatusCode,
                 null,
-                null,
-                inner),
+                null),
             isTransient: false);
-
-    private static string DescribeNotJson(HttpResponseMessage response, byte[] body)
-    {
-        string? mediaType = response.Content.Headers.ContentType?.MediaType;
-        string what = body.Length == 0 ? "the body is empty" : "the body is not valid JSON";
-        return mediaType is null ? what : what + " (Content-Type " + mediaType + ")";
-    }
 
     private TokenAttempt ParseError(HttpResponseMessage response, byte[] body)
     {

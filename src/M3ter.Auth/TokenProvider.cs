@@ -12,11 +12,15 @@ namespace M3ter.Auth;
 /// lets any number of concurrent callers share one token request.
 /// </summary>
 /// <remarks>
-/// <para>A valid cached token is returned without a lock or an allocation. Inside the refresh window
-/// (<see cref="M3terAuthOptions.RefreshBeforeExpiry"/>) callers keep getting the current token while one background
-/// request fetches the next; only when there is no valid token do callers wait, all on the same request.</para>
+/// <para>A valid cached token is returned without a lock or an allocation. When its refresh is due
+/// (<see cref="M3terAuthOptions.RefreshBeforeExpiry"/>) one background request fetches the next token, started by the
+/// cache's own timer, while callers keep getting the current one; only when there is no valid token do callers wait,
+/// all on the same request.</para>
 /// <para>When the token endpoint rejects the credentials (400, 401, 403), the failure is remembered for
-/// <see cref="M3terAuthOptions.RejectedCredentialsCacheDuration"/> and callers get it at once without a request.</para>
+/// <see cref="M3terAuthOptions.RejectedCredentialsCacheDuration"/> and callers get it at once without a request, each
+/// as an exception of its own.</para>
+/// <para>Timers and background requests never capture a caller's <see cref="ExecutionContext"/>: no caller's
+/// <c>AsyncLocal</c> values are kept alive by the cache, and a token request starts a trace of its own.</para>
 /// </remarks>
 public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSource
 {
@@ -29,12 +33,17 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private readonly CancellationTokenSource _disposed = new();
+    private readonly Action<CacheEntry> _onRefreshDue;
 
     private CacheEntry? _entry;
     private Rejection? _rejection;
+
+    // The token request in flight, or null. Cleared under _gate together with publishing what the request produced
+    // (a token, a retry point or a remembered rejection), so a caller never sees a finished request as running.
     private Task<M3terToken>? _fetch;
     private int _refreshFailures;
     private Exception? _lastFailure;
+    private volatile bool _retired;
 
     /// <summary>Initializes a new instance of the <see cref="TokenProvider"/> class.</summary>
     /// <param name="tokenClient">Where tokens come from.</param>
@@ -54,6 +63,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         _options = M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options));
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
+        _onRefreshDue = OnRefreshDue;
     }
 
     /// <summary>Gets or sets the source of jitter in [0, 1) for the refresh moment (tests pin it).</summary>
@@ -68,14 +78,20 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     /// <summary>Gets when the cached token is due for refresh, if there is one.</summary>
     internal DateTimeOffset? RefreshAt => Volatile.Read(ref _entry) is CacheEntry entry ? new DateTimeOffset(entry.RefreshAtTicks, TimeSpan.Zero) : null;
 
+    /// <summary>Gets a value indicating whether a token request is in flight.</summary>
+    internal bool IsFetching => Volatile.Read(ref _fetch) is not null;
+
     /// <summary>What a health check needs to know: the valid token, if any, and whether fetching the next one is failing.</summary>
     TokenStatus ITokenStatusSource.GetStatus() => GetStatus();
 
-    internal TokenStatus GetStatus()
+    internal TokenStatus GetStatus() =>
+        new(ValidToken(), Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure));
+
+    /// <summary>Gets the cached token if it has not expired.</summary>
+    internal M3terToken? ValidToken()
     {
         CacheEntry? entry = Volatile.Read(ref _entry);
-        M3terToken? valid = entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
-        return new TokenStatus(valid, Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure));
+        return entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
     }
 
     /// <inheritdoc />
@@ -113,17 +129,45 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         // Cancelled, not disposed: a fetch that is still running reads its token.
         lock (_gate)
         {
+            _retired = true;
             _disposed.Cancel();
         }
 
-        Volatile.Read(ref _entry)?.Dispose();
+        Interlocked.Exchange(ref _entry, null)?.Dispose();
     }
 
     /// <summary>
     /// Drops the cached token and stops its timer, without cancelling a request that callers may still be waiting on:
-    /// for a provider that configuration has just replaced.
+    /// for a provider that configuration has just replaced. A request still in flight no longer caches its token.
     /// </summary>
-    internal void Retire() => Interlocked.Exchange(ref _entry, null)?.Dispose();
+    internal void Retire()
+    {
+        lock (_gate)
+        {
+            _retired = true;
+        }
+
+        Interlocked.Exchange(ref _entry, null)?.Dispose();
+    }
+
+    /// <summary>
+    /// Caches a token obtained elsewhere (by the provider this one replaces), if nothing is cached yet. With
+    /// <paramref name="refreshNow"/> the token is served only until this provider's own request produces the next
+    /// one, which starts at once; otherwise it is refreshed on this provider's schedule.
+    /// </summary>
+    internal void Adopt(M3terToken token, bool refreshNow)
+    {
+        lock (_gate)
+        {
+            long now = _timeProvider.GetUtcNow().UtcTicks;
+            if (_retired || _entry is not null || now >= token.ExpiresAt.UtcTicks)
+            {
+                return;
+            }
+
+            Publish(refreshNow ? new CacheEntry(token, now, token.ExpiresAt.UtcTicks) : CreateEntry(token));
+        }
+    }
 
     private ValueTask<M3terToken> GetTokenSlow(CacheEntry? entry, CancellationToken cancellationToken)
     {
@@ -145,32 +189,29 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         return new ValueTask<M3terToken>(WaitForTokenAsync(cancellationToken));
     }
 
-    /// <summary>Caches a new entry and retires the one it replaces (stopping its timer).</summary>
-    private void Store(CacheEntry entry)
+    /// <summary>The entry's timer says its refresh is due: start it, so a quiet process refreshes ahead of time too.</summary>
+    private void OnRefreshDue(CacheEntry entry)
     {
-        Interlocked.Exchange(ref _entry, entry)?.Dispose();
-        if (_disposed.IsCancellationRequested)
+        if (!entry.Token.IsStatic && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks)
         {
-            entry.Dispose();
+            StartBackgroundRefresh(entry);
         }
     }
 
     private void StartBackgroundRefresh(CacheEntry entry)
     {
         // Cheap check first: inside the refresh window every call comes here while the refresh runs.
-        if (Volatile.Read(ref _fetch) is { IsCompleted: false })
+        if (Volatile.Read(ref _fetch) is not null)
         {
             return;
         }
 
         lock (_gate)
         {
-            if (_fetch is { IsCompleted: false } || !ReferenceEquals(Volatile.Read(ref _entry), entry) || _disposed.IsCancellationRequested)
+            if (_fetch is null && ReferenceEquals(Volatile.Read(ref _entry), entry) && !_retired)
             {
-                return;
+                Volatile.Write(ref _fetch, StartFetch(entry));
             }
-
-            Volatile.Write(ref _fetch, FetchAsync(entry));
         }
     }
 
@@ -187,7 +228,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 return Task.FromResult(entry.Token);
             }
 
-            if (_fetch is { IsCompleted: false } running)
+            if (_fetch is Task<M3terToken> running)
             {
                 fetch = running;
             }
@@ -196,7 +237,9 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 if (Volatile.Read(ref _rejection) is Rejection rejection && now < rejection.UntilTicks)
                 {
                     Log.RejectionRemembered(_logger, TimeSpan.FromTicks(now - rejection.AtTicks), new DateTimeOffset(rejection.UntilTicks, TimeSpan.Zero));
-                    return Task.FromException<M3terToken>(rejection.Exception);
+
+                    // A new exception per caller: rethrowing one shared instance appends to its stack trace every time.
+                    return Task.FromException<M3terToken>(rejection.Exception.ForCaller());
                 }
 
                 if (_disposed.IsCancellationRequested)
@@ -204,78 +247,168 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                     return Task.FromException<M3terToken>(new ObjectDisposedException(nameof(TokenProvider)));
                 }
 
-                fetch = FetchAsync(null);
+                fetch = StartFetch(null);
                 Volatile.Write(ref _fetch, fetch);
             }
         }
 
-        return fetch.WaitForAsync(cancellationToken);
+        return AwaitSharedAsync(fetch, cancellationToken);
     }
 
-    /// <summary>Requests a token and caches it. <paramref name="current"/> is the still-valid token a background refresh replaces.</summary>
-    private Task<M3terToken> FetchAsync(CacheEntry? current)
+    /// <summary>Waits for the shared request; a failure reaches each caller as an exception of its own.</summary>
+    private static async Task<M3terToken> AwaitSharedAsync(Task<M3terToken> fetch, CancellationToken cancellationToken)
     {
-        // On the thread pool, outside the lock and any caller's synchronization context.
-        Task<M3terToken> task = Task.Run(() => FetchCoreAsync(current));
-        task.ObserveFailure();
-        return task;
-    }
-
-    private async Task<M3terToken> FetchCoreAsync(CacheEntry? current)
-    {
-        // On the provider's own cancellation: a caller giving up never cancels the request the others wait on.
         try
         {
-            M3terToken token = await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false);
-            Store(CreateEntry(token));
+            return await fetch.WaitForAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (M3terAuthException shared) when (fetch.IsFaulted)
+        {
+            throw shared.ForCaller();
+        }
+    }
+
+    /// <summary>Starts a token request (under <c>_gate</c>). <paramref name="current"/> is the still-valid token a background refresh replaces.</summary>
+    private Task<M3terToken> StartFetch(CacheEntry? current)
+    {
+        var completion = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
+        completion.Task.ObserveFailure();
+
+        // On the thread pool, outside the lock, any caller's synchronization context and any caller's ExecutionContext.
+        DetachedContext.Run(static state => Task.Run(() => state.Provider.FetchAsync(state.Current, state.Completion)), (Provider: this, Current: current, Completion: completion));
+        return completion.Task;
+    }
+
+    private async Task FetchAsync(CacheEntry? current, TaskCompletionSource<M3terToken> completion)
+    {
+        M3terToken token;
+        try
+        {
+            // On the provider's own cancellation: a caller giving up never cancels the request the others wait on.
+            token = await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Every failure is handed to the callers waiting on this request.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            if (ex is OperationCanceledException && _disposed.IsCancellationRequested)
+            {
+                Clear(completion.Task);
+                completion.TrySetCanceled(_disposed.Token);
+            }
+            else
+            {
+                Fail(current, Describe(ex), completion);
+            }
+
+            return;
+        }
+
+        lock (_gate)
+        {
+            ClearFetch(completion.Task);
             Volatile.Write(ref _rejection, null);
             Volatile.Write(ref _refreshFailures, 0);
             Volatile.Write(ref _lastFailure, null);
-            return token;
+            if (!_retired)
+            {
+                Publish(CreateEntry(token));
+            }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+
+        completion.TrySetResult(token);
+    }
+
+    /// <summary>An <see cref="OperationCanceledException"/> nobody asked for (an <c>HttpClient.Timeout</c> in a custom client) is a failure like any other.</summary>
+    private static Exception Describe(Exception exception) =>
+        exception is OperationCanceledException
+            ? new M3terAuthException("The m3ter token request was cancelled although nobody asked it to stop, most likely by a timeout in the ITokenClient or its HttpClient: " + exception.Message, exception)
+            : exception;
+
+    private void Fail(CacheEntry? current, Exception failure, TaskCompletionSource<M3terToken> completion)
+    {
+        bool covered = false;
+        int failures = 0;
+        TimeSpan retryIn = default;
+        lock (_gate)
         {
-            Volatile.Write(ref _lastFailure, ex);
+            ClearFetch(completion.Task);
+            Volatile.Write(ref _lastFailure, failure);
             long now = _timeProvider.GetUtcNow().UtcTicks;
-            if (ex is M3terAuthException { IsCredentialRejection: true } rejected && _options.RejectedCredentialsCacheDuration > TimeSpan.Zero)
+            if (failure is M3terAuthException { IsRemembered: true } rejected && _options.RejectedCredentialsCacheDuration > TimeSpan.Zero)
             {
                 Volatile.Write(ref _rejection, new Rejection(rejected, now, now + _options.RejectedCredentialsCacheDuration.Ticks));
             }
 
-            if (current is not null && now < current.ExpiresAtTicks)
+            // A background refresh while the token is still valid: keep serving it and try again later, backing off.
+            if (current is not null && now < current.ExpiresAtTicks && !_retired)
             {
-                PostponeRefresh(current, now, ex);
+                int next = Volatile.Read(ref _refreshFailures) + 1;
+                long retryAt = RetryAt(current, now, next);
+                var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks);
+                if (Interlocked.CompareExchange(ref _entry, postponed, current) == current)
+                {
+                    current.Dispose();
+                    Volatile.Write(ref _refreshFailures, next);
+                    failures = next;
+                    covered = true;
+                    retryIn = TimeSpan.FromTicks(retryAt - now);
+                    postponed.Start(_timeProvider, _onRefreshDue);
+                }
             }
-
-            throw;
         }
+
+        // Logged outside the lock. Error only when callers are failed; a failure a valid token covers is a warning, once.
+        if (!covered)
+        {
+            Log.TokenUnavailable(_logger, failure.Message);
+        }
+        else if (failures == 1)
+        {
+            Log.BackgroundRefreshFailed(_logger, current!.Token.ExpiresAt, retryIn, failure.Message);
+        }
+        else
+        {
+            Log.BackgroundRefreshStillFailing(_logger, failures, retryIn, failure.Message);
+        }
+
+        completion.TrySetException(failure);
     }
 
-    /// <summary>A background refresh failed while the token is still valid: keep serving it and try again later, backing off.</summary>
-    private void PostponeRefresh(CacheEntry current, long now, Exception failure)
+    /// <summary>When to retry a failed refresh: back off, but never wait past half of what is left, so a recovering endpoint is retried before the token runs out.</summary>
+    private long RetryAt(CacheEntry current, long now, int failures)
     {
-        int failures = Interlocked.Increment(ref _refreshFailures);
         TimeSpan delay = RetryDelays.Backoff(MinRefreshRetry, failures - 1, Random());
         if (delay > MaxRefreshRetry)
         {
             delay = MaxRefreshRetry;
         }
 
-        // Never wait past half of what is left, so a recovering endpoint is retried before the token runs out.
         long half = (current.ExpiresAtTicks - now) / 2;
-        long retryAt = now + Math.Min(delay.Ticks, Math.Max(half, 0));
-        var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks, _timeProvider);
-        (Interlocked.CompareExchange(ref _entry, postponed, current) == current ? current : postponed).Dispose();
+        return now + Math.Min(delay.Ticks, Math.Max(half, 0));
+    }
 
-        TimeSpan retryIn = TimeSpan.FromTicks(retryAt - now);
-        if (failures == 1)
+    private void Clear(Task<M3terToken> fetch)
+    {
+        lock (_gate)
         {
-            Log.BackgroundRefreshFailed(_logger, current.Token.ExpiresAt, retryIn, failure.Message);
+            ClearFetch(fetch);
         }
-        else
+    }
+
+    private void ClearFetch(Task<M3terToken> fetch)
+    {
+        if (ReferenceEquals(_fetch, fetch))
         {
-            Log.BackgroundRefreshStillFailing(_logger, failures, retryIn, failure.Message);
+            Volatile.Write(ref _fetch, null);
         }
+    }
+
+    /// <summary>Caches a new entry (under <c>_gate</c>, after the request that produced it is cleared), retires the one it replaces, and starts its timer.</summary>
+    private void Publish(CacheEntry entry)
+    {
+        Interlocked.Exchange(ref _entry, entry)?.Dispose();
+        entry.Start(_timeProvider, _onRefreshDue);
     }
 
     private CacheEntry CreateEntry(M3terToken token)
@@ -284,7 +417,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         if (token.IsStatic)
         {
             // A pre-issued token cannot be renewed ahead of time: it is used until it expires.
-            return new CacheEntry(token, expires, expires, _timeProvider);
+            return new CacheEntry(token, expires, expires);
         }
 
         long issued = token.IssuedAt < token.ExpiresAt ? token.IssuedAt.UtcTicks : _timeProvider.GetUtcNow().UtcTicks;
@@ -294,57 +427,66 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         // still at random (up to 10%), so a fleet started together does not refresh in lock-step.
         long before = Math.Min(_options.RefreshBeforeExpiry.Ticks, lifetime / 2);
         before += (long)(before * 0.1 * Random());
-        return new CacheEntry(token, expires - Math.Min(before, lifetime), expires, _timeProvider);
+        return new CacheEntry(token, expires - Math.Min(before, lifetime), expires);
     }
 
     /// <summary>
-    /// A cached token and when to refresh it. A timer on the provider's clock marks it stale when the refresh is due;
-    /// the timer wakes at least once a minute to compare with the wall clock, because monotonic timers do not count
-    /// time a machine spends asleep.
+    /// A cached token and when to refresh it. Once published, a timer on the provider's clock marks it stale when the
+    /// refresh is due and tells the provider, which starts the refresh. The timer wakes at least once a minute to
+    /// compare with the wall clock, because monotonic timers do not count time a machine spends asleep.
     /// </summary>
-    private sealed class CacheEntry : IDisposable
+    private sealed class CacheEntry(M3terToken token, long refreshAtTicks, long expiresAtTicks) : IDisposable
     {
         private static readonly TimeSpan MaxTimerInterval = TimeSpan.FromMinutes(1);
-        private readonly TimeProvider _timeProvider;
-        private readonly ITimer? _timer;
+        private TimeProvider? _timeProvider;
+        private Action<CacheEntry>? _onDue;
+        private ITimer? _timer;
         private volatile bool _stale;
+        private volatile bool _retired;
 
-        public CacheEntry(M3terToken token, long refreshAtTicks, long expiresAtTicks, TimeProvider timeProvider)
-        {
-            Token = token;
-            RefreshAtTicks = refreshAtTicks;
-            ExpiresAtTicks = expiresAtTicks;
-            _timeProvider = timeProvider;
-            if (refreshAtTicks == DateTimeOffset.MaxValue.UtcTicks)
-            {
-                return; // a pre-issued token without expiry: nothing to wait for
-            }
+        public M3terToken Token { get; } = token;
 
-            _timer = timeProvider.CreateTimer(static state => ((CacheEntry)state!).Check(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            Check();
-        }
+        public long RefreshAtTicks { get; } = refreshAtTicks;
 
-        public M3terToken Token { get; }
-
-        public long RefreshAtTicks { get; }
-
-        public long ExpiresAtTicks { get; }
+        public long ExpiresAtTicks { get; } = expiresAtTicks;
 
         /// <summary>Gets a value indicating whether the refresh is not yet due (as far as the timer knows).</summary>
         public bool IsFresh => !_stale;
 
+        /// <summary>Starts watching the refresh moment; called once the entry is in the cache, so a due refresh finds it there.</summary>
+        public void Start(TimeProvider timeProvider, Action<CacheEntry> onDue)
+        {
+            _timeProvider = timeProvider;
+            _onDue = onDue;
+            if (RefreshAtTicks == DateTimeOffset.MaxValue.UtcTicks)
+            {
+                return; // a pre-issued token without expiry: nothing to wait for
+            }
+
+            _timer = DetachedContext.Run(static entry => entry._timeProvider!.CreateTimer(static state => ((CacheEntry)state!).Check(), entry, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan), this);
+            Check();
+        }
+
         public void Dispose()
         {
+            _retired = true;
             _stale = true;
             _timer?.Dispose();
         }
 
         private void Check()
         {
-            long wait = RefreshAtTicks - _timeProvider.GetUtcNow().UtcTicks;
-            if (wait <= 0 || _stale)
+            if (_retired || _stale)
             {
-                Dispose();
+                return;
+            }
+
+            long wait = RefreshAtTicks - _timeProvider!.GetUtcNow().UtcTicks;
+            if (wait <= 0)
+            {
+                _stale = true;
+                _timer?.Dispose();
+                _onDue!(this);
                 return;
             }
 

@@ -28,7 +28,9 @@ public sealed class FaultMatrixTests : EmulatorTestBase
     protected override void ConfigureAuth(M3terAuthOptions options)
     {
         options.MaxRetryAttempts = 2;
-        options.TokenRequestTimeout = TimeSpan.FromMilliseconds(500);
+        // Long enough that a busy machine (the suite runs tests in parallel) never times out a healthy attempt, which
+        // would add a retry to tests that count requests; short enough to test timeouts in a few seconds.
+        options.TokenRequestTimeout = TimeSpan.FromSeconds(2);
     }
 
     private async Task<HttpResponseMessage> Call() =>
@@ -53,7 +55,7 @@ public sealed class FaultMatrixTests : EmulatorTestBase
     {
         "reset" => M3terFault.Reset(),
         "reset-mid-response" => M3terFault.ResetMidResponse(),
-        _ => M3terFault.Slow(TimeSpan.FromSeconds(10)), // longer than the 500 ms TokenRequestTimeout
+        _ => M3terFault.Slow(TimeSpan.FromSeconds(20)), // longer than the 2 s TokenRequestTimeout
     };
 
     [Theory]
@@ -182,11 +184,11 @@ public sealed class FaultMatrixTests : EmulatorTestBase
 
     public static TheoryData<string, string, string> MalformedTokens => new()
     {
-        { "<html><body>Sign in</body></html>", "text/html", "not valid JSON (Content-Type text/html)" },
-        { "{\"access_token\":\"abc\",\"token_type\":\"Bea", "application/json", "not valid JSON" },
+        { "<html><body>Sign in</body></html>", "text/html", "the body is not valid JSON: '<' at byte 0 (Content-Type text/html)" },
+        { "{\"access_token\":\"abc\",\"token_type\":\"Bea", "application/json", "the body is not valid JSON (it ends too soon)" },
         { "{\"access_token\":\"abc\",\"expires_in\":0}", "application/json", "expires_in must be a positive number of seconds, but it is 0" },
         { "{\"access_token\":\"abc\",\"expires_in\":-3600}", "application/json", "expires_in must be a positive number of seconds, but it is -3600" },
-        { "{\"access_token\":\"abc\",\"expires_in\":\"18000\"}", "application/json", "not valid JSON" },
+        { "{\"access_token\":\"abc\",\"expires_in\":\"five hours\"}", "application/json", "expires_in is not a number of seconds" },
         { "{\"token_type\":\"Bearer\",\"expires_in\":18000}", "application/json", "no access_token" },
         { "{\"access_token\":\"abc\"}", "application/json", "no expires_in" },
     };

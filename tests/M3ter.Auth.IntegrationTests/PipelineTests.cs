@@ -113,7 +113,7 @@ public sealed class PipelineTests : EmulatorTestBase
         var error = await Assert.ThrowsAsync<M3terAuthException>(() => Api.GetAsync(new Uri(OrgPath(), UriKind.Relative)));
 
         Assert.Equal(HttpStatusCode.OK, error.StatusCode);
-        Assert.Contains("not valid JSON (Content-Type text/html)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("not valid JSON: '<' at byte 0 (Content-Type text/html)", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(M3ter.Requests, r => r.Kind != M3terRequestKind.Token);
     }
 

@@ -27,7 +27,7 @@ public sealed class CredentialRotationTests
         var source = new ReloadableConfigurationSource(Settings(m3ter, m3ter.AccessKeyId, m3ter.ApiSecret));
         var logs = new CapturingLoggerProvider();
         var services = new ServiceCollection();
-        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(logs));
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
         services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build());
         services.AddM3terAuth();
         services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
@@ -77,7 +77,93 @@ public sealed class CredentialRotationTests
         Assert.All(tokenRequests[firstNew..], t => Assert.Equal(Basic(newKey, newSecret), t));
         Assert.True(m3ter.Requests.Skip(requestsBeforeDeactivation).Where(r => r.Kind == M3terRequestKind.Token).All(r => r.StatusCode == 200));
         Assert.Contains(logs.Logs, l => l.EventId.Name == "OptionsChanged");
-        Assert.DoesNotContain(newSecret, logs.AllText, StringComparison.Ordinal);
+        AssertNoSecrets(m3ter, logs, newSecret, Basic(newKey, newSecret));
+    }
+
+    [Fact]
+    public async Task KeyAndSecretRotatedInTwoReloads300msApart_NoCallFails_AndAfterTheSwitchOnlyTheNewPairIsUsed()
+    {
+        // Two configuration sources (or a vault) update the key before the secret: for 300 ms the configured pair is
+        // the new key with the old secret, which m3ter refuses. Both real pairs stay valid at the server throughout.
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        const string newKey = "rotated-key-2", newSecret = "rotated-secret-2-0123456789";
+        m3ter.AddCredentials(newKey, newSecret);
+        var source = new ReloadableConfigurationSource(Settings(m3ter, m3ter.AccessKeyId, m3ter.ApiSecret));
+        var logs = new CapturingLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build());
+        services.AddM3terAuth();
+        services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
+        await using ServiceProvider sp = services.BuildServiceProvider();
+        HttpClient api = sp.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter");
+
+        using var stop = new CancellationTokenSource();
+        int failures = 0, calls = 0;
+        var failed = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Task[] workers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    using HttpResponseMessage response = await api.GetAsync(new Uri($"organizations/{m3ter.OrganizationId}/products", UriKind.Relative));
+                    Interlocked.Increment(ref calls);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        Interlocked.Increment(ref failures);
+                        failed.Enqueue(((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    }
+                }
+                catch (Exception ex)
+                {
+                    Interlocked.Increment(ref failures);
+                    failed.Enqueue(ex.GetType().Name + ": " + ex.Message);
+                }
+            }
+        })).ToArray();
+
+        await Task.Delay(300);
+        source.Provider.Replace(Settings(m3ter, newKey, m3ter.ApiSecret)); // the key arrives first…
+        await Task.Delay(300);
+        source.Provider.Replace(Settings(m3ter, newKey, newSecret));       // …the secret 300 ms later
+        await Task.Delay(600);
+        stop.Cancel();
+        await Task.WhenAll(workers);
+
+        Assert.True(failures == 0, $"{failures} of {calls} calls failed: {string.Join("; ", failed.Take(5))}");
+        Assert.True(calls > 50, $"only {calls} calls");
+        M3terRecordedRequest[] tokenRequests = m3ter.Requests.Where(r => r.Kind == M3terRequestKind.Token).ToArray();
+        Assert.Equal(Basic(m3ter.AccessKeyId, m3ter.ApiSecret), tokenRequests[0].Authorization);
+        int switched = Array.FindIndex(tokenRequests, r => r.Authorization == Basic(newKey, newSecret) && r.StatusCode == 200);
+        Assert.True(switched > 0, "the new pair never produced a token");
+        Assert.All(tokenRequests[switched..], r => Assert.Equal(Basic(newKey, newSecret), r.Authorization));
+
+        // Once the new pair works, the old pair's token is not used: API requests that arrive after the switch (allowing
+        // 100 ms for requests already on the wire) carry tokens the new pair obtained.
+        DateTimeOffset switchedAt = tokenRequests[switched].ReceivedAt;
+        string[] oldTokens = m3ter.Requests.Where(r => r.Kind != M3terRequestKind.Token && r.ReceivedAt < tokenRequests[0].ReceivedAt.AddMilliseconds(250)).Select(r => r.BearerToken!).Distinct().ToArray();
+        Assert.NotEmpty(oldTokens);
+        Assert.DoesNotContain(m3ter.Requests.Where(r => r.Kind != M3terRequestKind.Token && r.ReceivedAt > switchedAt.AddMilliseconds(100)), r => oldTokens.Contains(r.BearerToken));
+        AssertNoSecrets(m3ter, logs, newSecret, Basic(newKey, newSecret), Basic(newKey, m3ter.ApiSecret));
+    }
+
+    /// <summary>Asserts nothing secret reached the logs (captured at Trace): secrets, Basic values and every token issued.</summary>
+    internal static void AssertNoSecrets(M3terEmulator m3ter, CapturingLoggerProvider logs, params string[] more)
+    {
+        string all = logs.AllText;
+        Assert.NotEmpty(all);
+        Assert.DoesNotContain(m3ter.ApiSecret, all, StringComparison.Ordinal);
+        Assert.DoesNotContain(Basic(m3ter.AccessKeyId, m3ter.ApiSecret)["Basic ".Length..], all, StringComparison.Ordinal);
+        foreach (string secret in more)
+        {
+            Assert.DoesNotContain(secret.StartsWith("Basic ", StringComparison.Ordinal) ? secret["Basic ".Length..] : secret, all, StringComparison.Ordinal);
+        }
+
+        foreach (string token in m3ter.IssuedTokens)
+        {
+            Assert.DoesNotContain(token, all, StringComparison.Ordinal);
+        }
     }
 
     private static Dictionary<string, string?> Settings(M3terEmulator m3ter, string key, string secret) => new()
@@ -96,7 +182,9 @@ public sealed class PreIssuedTokenTests
     {
         await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
         string token = m3ter.CreatePreIssuedToken(TimeSpan.FromHours(1));
+        var logs = new CapturingLoggerProvider();
         var services = new ServiceCollection();
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
         services.AddM3terAuth(o => { o.BaseAddress = m3ter.BaseAddress; o.AccessToken = token; });
         services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
         await using ServiceProvider sp = services.BuildServiceProvider();
@@ -110,6 +198,7 @@ public sealed class PreIssuedTokenTests
 
         Assert.Equal(0, m3ter.TokenRequestCount);
         Assert.All(m3ter.Requests, r => Assert.Equal(token, r.BearerToken));
+        CredentialRotationTests.AssertNoSecrets(m3ter, logs, token);
     }
 
     [Fact]
@@ -117,7 +206,9 @@ public sealed class PreIssuedTokenTests
     {
         await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
         string token = m3ter.CreatePreIssuedToken(TimeSpan.FromSeconds(-5));
+        var logs = new CapturingLoggerProvider();
         var services = new ServiceCollection();
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
         services.AddM3terAuth(o => { o.BaseAddress = m3ter.BaseAddress; o.AccessToken = token; });
         services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
         await using ServiceProvider sp = services.BuildServiceProvider();
@@ -127,5 +218,7 @@ public sealed class PreIssuedTokenTests
 
         Assert.Contains("expired at", error.Message, StringComparison.Ordinal);
         Assert.Empty(m3ter.Requests);
+        Assert.DoesNotContain(token, error.ToString(), StringComparison.Ordinal);
+        CredentialRotationTests.AssertNoSecrets(m3ter, logs, token);
     }
 }

@@ -169,4 +169,39 @@ public sealed class WarmUpTests
             await host.StopAsync();
         }
     }
+
+    [Fact]
+    public async Task WarmUp_UnreachableEndpoint_DelaysHostStartAtMostTokenRequestTimeout_AndTheRequestGoesOn()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var answer = new TaskCompletionSource<HttpResponseMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var endpoint = new DelegateHandler((_, _) => answer.Task); // a token endpoint that does not answer (yet)
+        var logs = new CapturingLoggerProvider();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(logs);
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddM3terAuth(o => { o.AccessKeyId = "k"; o.ApiSecret = TestOptions.Secret; o.WarmUpOnStart = true; o.TokenRequestTimeout = TimeSpan.FromMinutes(5); });
+        builder.Services.AddHttpClient(TokenClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => endpoint);
+        using IHost host = builder.Build();
+
+        Task starting = host.StartAsync();
+        for (int i = 0; i < 500 && endpoint.Calls == 0; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(1, endpoint.Calls);
+        Assert.False(starting.IsCompleted);
+        time.Advance(TimeSpan.FromMinutes(5)); // the warm-up's bound: TokenRequestTimeout
+        await starting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Single(logs.Logs, l => l.EventId.Name == "WarmUpTimedOut" && l.Level == LogLevel.Warning);
+
+        // The request the warm-up started goes on: the first call joins it instead of starting another.
+        answer.SetResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("{\"access_token\":\"late\",\"expires_in\":3600}") });
+        M3terToken token = await host.Services.GetRequiredService<ITokenProvider>().GetTokenAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("late", token.AccessToken);
+        Assert.Equal(1, endpoint.Calls);
+        await host.StopAsync();
+    }
 }

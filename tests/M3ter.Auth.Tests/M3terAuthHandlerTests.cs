@@ -245,6 +245,71 @@ public sealed class M3terAuthHandlerTests
     }
 
     [Fact]
+    public async Task SendAsync_RememberedCredentialRejection_EachCallerGetsItsOwnExceptionThatDoesNotGrow()
+    {
+        // A wrong secret under steady traffic: every call fails at once from the remembered rejection. Each caller
+        // must get an exception of its own; one shared instance grows its stack trace with every rethrow.
+        var endpoint = new DelegateHandler((_, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.Unauthorized)
+        {
+            Content = new StringContent("{\"error\":\"invalid_client\",\"error_description\":\"Bad credentials\"}"),
+        }));
+        var api = new FakeM3ter();
+        M3terAuthOptions options = TestOptions.Create(o => o.RejectedCredentialsCacheDuration = TimeSpan.FromMinutes(5));
+        using var provider = new TokenProvider(new TokenClient(new HttpClient(endpoint), options, _time), options, _time);
+        using var client = new HttpClient(new M3terAuthHandler(provider, options, timeProvider: _time) { InnerHandler = api });
+        var url = new Uri("https://api.m3ter.com/organizations/org-1/products");
+
+        const int Calls = 5_000;
+        int[] lengths = new int[Calls];
+        var seen = new System.Collections.Generic.HashSet<Exception>(System.Collections.Generic.ReferenceEqualityComparer.Instance);
+        M3terAuthException? last = null;
+        for (int i = 0; i < Calls; i++)
+        {
+            last = await Assert.ThrowsAsync<M3terAuthException>(() => client.GetAsync(url));
+            lengths[i] = last.ToString().Length;
+            Assert.True(seen.Add(last), $"call {i + 1} got an exception instance another caller got");
+        }
+
+        Assert.Equal(1, endpoint.Calls);
+        Assert.Empty(api.Received);
+        Assert.Equal(HttpStatusCode.Unauthorized, last!.StatusCode);
+        Assert.Equal("invalid_client", last.Error);
+        Assert.True(lengths[^1] < 10_000, $"the last exception's ToString() is {lengths[^1]} characters long");
+        Assert.True(lengths[^1000..].Max() <= lengths[1..1001].Max(), $"exceptions grew from {lengths[1..1001].Max()} to {lengths[^1000..].Max()} characters");
+        Assert.DoesNotContain(TestOptions.Secret, last.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SendAsync_TokenRequestThroughAWrappedClient_PassesThroughUntouchedInsteadOfWaitingForItself()
+    {
+        // The token client's own HttpClient wrapped by the auth handler (ConfigureHttpClientDefaults does this): the
+        // token request must not ask for a token, or it waits for itself.
+        M3terAuthOptions options = TestOptions.Create();
+        string? tokenRequestAuthorization = null;
+        var endpoint = new DelegateHandler((request, _) =>
+        {
+            tokenRequestAuthorization = request.Headers.Authorization?.ToString();
+            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("{\"access_token\":\"self-token\",\"expires_in\":3600}") });
+        });
+        TokenProvider? provider = null;
+        var selfWrapped = new HttpClient(new M3terAuthHandler(new LazyProvider(() => provider!), options, timeProvider: _time) { InnerHandler = endpoint });
+        provider = new TokenProvider(new TokenClient(selfWrapped, options, _time), options, _time);
+
+        M3terToken token = await provider.GetTokenAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal("self-token", token.AccessToken);
+        Assert.Equal("Basic " + TestOptions.BasicValue, tokenRequestAuthorization);
+        Assert.Equal(1, endpoint.Calls);
+    }
+
+    private sealed class LazyProvider(Func<ITokenProvider> provider) : ITokenProvider
+    {
+        public ValueTask<M3terToken> GetTokenAsync(CancellationToken cancellationToken = default) => provider().GetTokenAsync(cancellationToken);
+
+        public void Invalidate(M3terToken token) => provider().Invalidate(token);
+    }
+
+    [Fact]
     public void Constructor_InvalidOptions_Throws()
     {
         Assert.Throws<ArgumentException>(() => new M3terAuthHandler(_provider, new M3terAuthOptions()));

@@ -135,6 +135,8 @@ public sealed class ServiceCollectionTests
     [InlineData("k", "s", "ftp://api.m3ter.com", "M3ter:BaseAddress must be an absolute http(s) URI")]
     [InlineData("k", "s", "/relative", "M3ter:BaseAddress must be an absolute http(s) URI")]
     [InlineData("k", "s", "not a uri", "M3ter:BaseAddress must be an absolute http(s) URI")]
+    [InlineData("k", "s", "https://api.m3ter.com/v1?x=1", "M3ter:BaseAddress must not have a query string or fragment")]
+    [InlineData("k", "s", "https://api.m3ter.com/v1#part", "M3ter:BaseAddress must not have a query string or fragment")]
     public void ValidateOnStart_InvalidOptions_FailWithTheSettingsName(string? key, string? secret, string baseAddress, string expected)
     {
         var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -215,6 +217,46 @@ public sealed class ServiceCollectionTests
         Assert.Equal(TimeSpan.FromMinutes(10), options.RefreshBeforeExpiry);
     }
 
+    [Theory]
+    [InlineData("section")]
+    [InlineData("delegate")]
+    public void Configuration_UnparsableEarlierSourceOverriddenByALaterOne_IsValid(string overriddenBy)
+    {
+        // Each source overrides the one before, so only the final value is validated.
+        using var env = new EnvironmentVariables(new() { ["M3TER_API_KEY"] = "k", ["M3TER_API_SECRET"] = "s", ["M3TER_BASE_URL"] = "not a url" });
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["M3ter:BaseAddress"] = overriddenBy == "section" ? "https://api.section.m3ter.com" : null,
+            ["M3ter:RefreshBeforeExpiry"] = "soon",
+        }).Build();
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth(o =>
+        {
+            if (overriddenBy == "delegate")
+            {
+                o.BaseAddress = new Uri("https://api.delegate.m3ter.com");
+            }
+
+            o.RefreshBeforeExpiry = TimeSpan.FromMinutes(7);
+        }).BuildServiceProvider();
+
+        sp.GetRequiredService<IStartupValidator>().Validate();
+        M3terAuthOptions options = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value;
+        Assert.Equal(overriddenBy == "section" ? "https://api.section.m3ter.com/" : "https://api.delegate.m3ter.com/", options.BaseAddress.ToString());
+        Assert.Equal(TimeSpan.FromMinutes(7), options.RefreshBeforeExpiry);
+    }
+
+    [Fact]
+    public void Configuration_UnparsableLastSource_StillFailsNamingIt()
+    {
+        using var env = new EnvironmentVariables(new() { ["M3TER_API_KEY"] = "k", ["M3TER_API_SECRET"] = "s", ["M3TER_BASE_URL"] = "https://api.env.m3ter.com" });
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["M3ter:BaseAddress"] = "not a url" }).Build();
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Contains("M3ter:BaseAddress must be an absolute http(s) URI", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Configuration_EnvironmentOnly_IsEnoughWithoutAnyIConfiguration()
     {
@@ -254,40 +296,135 @@ public sealed class ServiceCollectionTests
         Assert.Equal("section-key", sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.AccessKeyId);
     }
 
+    /// <summary>Waits (in real time, bounded) for background work the test started.</summary>
+    private static async Task Eventually(Func<bool> condition)
+    {
+        for (int i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition(), "condition not reached within 5 s");
+    }
+
     [Fact]
-    public async Task ConfigurationReload_NewCredentials_DropTheCachedTokenAndAreUsedForTheNextOne()
+    public async Task ConfigurationReload_NewCredentials_AreUsedForTheNextToken_AndTheOldTokenIsServedUntilItArrives()
     {
         List<string> basics = ServeTokens();
         var source = new ReloadableConfigurationSource(new() { ["M3ter:AccessKeyId"] = "old-key", ["M3ter:ApiSecret"] = "old-secret" });
         IConfigurationRoot config = new ConfigurationBuilder().Add(source).Build();
         using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
         var provider = sp.GetRequiredService<ITokenProvider>();
+        var registration = sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName);
         M3terToken before = await provider.GetTokenAsync();
-        TokenProvider replaced = sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider;
+        TokenProvider replaced = registration.Provider;
 
         source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
-        M3terToken after = await provider.GetTokenAsync();
-        M3terToken cached = await provider.GetTokenAsync();
 
-        Assert.Null(replaced.CachedToken); // the replaced provider let go of its token (and its timer)
+        // No caller waits: the new credentials fetch in the background, without any call to start them.
+        await Eventually(() => registration.Provider.CachedToken is { } t && !ReferenceEquals(t, before));
+        M3terToken after = await provider.GetTokenAsync();
         Assert.NotSame(before, after);
-        Assert.Same(after, cached);
+        Assert.Same(after, await provider.GetTokenAsync());
+        Assert.Null(replaced.CachedToken); // the replaced provider let go of its token (and its timer)
         Assert.Equal(new[] { Basic("old-key", "old-secret"), Basic("new-key", "new-secret") }, basics);
     }
 
     [Fact]
-    public async Task ConfigurationReload_NothingRelevantChanged_KeepsTheCachedToken()
+    public async Task ConfigurationReload_KeyThenSecretInTwoReloads_ServesTheOldTokenUntilTheNewPairWorks_ThenNeverAgain()
     {
-        ServeTokens();
-        var source = new ReloadableConfigurationSource(new() { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s", ["Other:Thing"] = "1" });
-        IConfigurationRoot config = new ConfigurationBuilder().Add(source).Build();
-        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(config).AddM3terAuth().BuildServiceProvider();
+        // A vault or two configuration sources update the key and the secret separately: in between, the new key with
+        // the old secret is refused. Calls must not fail for it, and that refusal must not be remembered.
+        var basics = new List<string>();
+        int issued = 0;
+        _tokenEndpoint.When(HttpMethod.Post, "https://api.m3ter.com/oauth/token").Respond(request =>
+        {
+            string basic = request.Headers.Authorization!.Parameter!;
+            lock (basics)
+            {
+                basics.Add(basic);
+            }
+
+            if (basic == Basic("new-key", "old-secret"))
+            {
+                return new HttpResponseMessage(HttpStatusCode.Unauthorized) { Content = new StringContent("{\"error\":\"invalid_client\"}") };
+            }
+
+            int n = System.Threading.Interlocked.Increment(ref issued);
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("{\"access_token\":\"pair-token-" + n + "\",\"expires_in\":18000}") };
+        });
+        var source = new ReloadableConfigurationSource(new() { ["M3ter:AccessKeyId"] = "old-key", ["M3ter:ApiSecret"] = "old-secret" });
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build()).AddM3terAuth().BuildServiceProvider();
+        var provider = sp.GetRequiredService<ITokenProvider>();
+        M3terToken old = await provider.GetTokenAsync();
+
+        source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "old-secret" });
+        await Eventually(() => { lock (basics) { return basics.Count == 2; } });
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.Same(old, await provider.GetTokenAsync()); // the half-rotated pair is refused: keep the old token
+        }
+
+        source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
+        await Eventually(() => sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider.CachedToken?.AccessToken == "pair-token-2");
+        for (int i = 0; i < 50; i++)
+        {
+            Assert.Equal("pair-token-2", (await provider.GetTokenAsync()).AccessToken); // never the old token again
+        }
+
+        Assert.Equal(new[] { Basic("old-key", "old-secret"), Basic("new-key", "old-secret"), Basic("new-key", "new-secret") }, basics);
+    }
+
+    [Theory]
+    [InlineData("M3ter:OrganizationId", "other-org")]
+    [InlineData("M3ter:RetryDelay", "00:00:02")]
+    [InlineData("M3ter:WarmUpOnStart", "true")]
+    [InlineData("M3ter:RefreshBeforeExpiry", "00:10:00")]
+    [InlineData("M3ter:MaxRetryAttempts", "5")]
+    public async Task ConfigurationReload_SettingsThatDoNotChangeTheToken_KeepTheCachedToken(string key, string value)
+    {
+        List<string> basics = ServeTokens();
+        var settings = new Dictionary<string, string?> { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s" };
+        var source = new ReloadableConfigurationSource(settings);
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build()).AddM3terAuth().BuildServiceProvider();
+        var provider = sp.GetRequiredService<ITokenProvider>();
+        var registration = sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName);
+        M3terToken before = await provider.GetTokenAsync();
+
+        source.Provider.Replace(new(settings) { [key] = value });
+
+        Assert.Equal(value, config(registration.Options, key));
+        Assert.Same(before, await provider.GetTokenAsync());
+        await Task.Delay(50);
+        Assert.Single(basics);
+
+        static string config(M3terAuthOptions o, string key) => key switch
+        {
+            "M3ter:OrganizationId" => o.OrganizationId!,
+            "M3ter:RetryDelay" => o.RetryDelay.ToString(),
+            "M3ter:WarmUpOnStart" => o.WarmUpOnStart ? "true" : "false",
+            "M3ter:RefreshBeforeExpiry" => o.RefreshBeforeExpiry.ToString(),
+            _ => o.MaxRetryAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+    }
+
+    [Fact]
+    public async Task ConfigurationReload_NewBaseAddress_DropsTheToken()
+    {
+        List<string> oldHost = ServeTokens();
+        List<string> newHost = ServeTokens("https://api.other.m3ter.com/");
+        var settings = new Dictionary<string, string?> { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s" };
+        var source = new ReloadableConfigurationSource(settings);
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build()).AddM3terAuth().BuildServiceProvider();
         var provider = sp.GetRequiredService<ITokenProvider>();
         M3terToken before = await provider.GetTokenAsync();
 
-        source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s", ["Other:Thing"] = "2" });
+        source.Provider.Replace(new(settings) { ["M3ter:BaseAddress"] = "https://api.other.m3ter.com/" });
+        M3terToken after = await provider.GetTokenAsync();
 
-        Assert.Same(before, await provider.GetTokenAsync());
+        Assert.NotSame(before, after); // a token from one server is never sent to another
+        Assert.Single(oldHost);
+        Assert.Single(newHost);
     }
 
     [Fact]

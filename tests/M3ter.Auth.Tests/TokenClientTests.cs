@@ -97,20 +97,21 @@ public sealed class TokenClientTests
     }
 
     [Theory]
-    [InlineData("<html><body>Gateway says hi</body></html>", "text/html", "not valid JSON (Content-Type text/html)")]
-    [InlineData("{\"access_token\":\"abc\",\"expires_in\":", "application/json", "not valid JSON")]
+    [InlineData("<html><body>Gateway says hi</body></html>", "text/html", "the body is not valid JSON: '<' at byte 0 (Content-Type text/html)")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":", "application/json", "the body is not valid JSON (it ends too soon)")]
     [InlineData("", "application/json", "the body is empty")]
-    [InlineData("null", "application/json", "JSON null")]
+    [InlineData("null", "application/json", "the body is JSON null, not an object")]
     [InlineData("{\"expires_in\":3600}", "application/json", "no access_token")]
     [InlineData("{\"access_token\":\"\",\"expires_in\":3600}", "application/json", "no access_token")]
     [InlineData("{\"access_token\":\"abc\"}", "application/json", "no expires_in")]
     [InlineData("{\"access_token\":\"abc\",\"expires_in\":0}", "application/json", "expires_in must be a positive number of seconds, but it is 0")]
     [InlineData("{\"access_token\":\"abc\",\"expires_in\":-5}", "application/json", "expires_in must be a positive number of seconds, but it is -5")]
-    [InlineData("{\"access_token\":\"abc\",\"expires_in\":\"3600\"}", "application/json", "not valid JSON")]
-    [InlineData("{\"access_token\":\"abc\",\"expires_in\":36.5}", "application/json", "not valid JSON")]
-    [InlineData("{\"access_token\":\"abc\",\"expires_in\":1e400}", "application/json", "not valid JSON")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":\"soon\"}", "application/json", "expires_in is not a number of seconds")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":true}", "application/json", "expires_in is not a number of seconds")]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":1e400}", "application/json", "expires_in is not a number of seconds")]
+    [InlineData("{\"access_token\":42,\"expires_in\":3600}", "application/json", "access_token is not a string")]
     [InlineData("{\"access_token\":\"abc\",\"expires_in\":3600,\"token_type\":\"mac\"}", "application/json", "token_type is 'mac', not Bearer")]
-    [InlineData("[1,2,3]", "application/json", "not valid JSON")]
+    [InlineData("[1,2,3]", "application/json", "the body is a JSON array, not an object")]
     public async Task RequestTokenAsync_MalformedSuccessBody_ThrowsM3terAuthExceptionNamingTheProblem(string body, string mediaType, string problem)
     {
         _http.Expect(HttpMethod.Post, TokenUrl).Respond(HttpStatusCode.OK, mediaType, body);
@@ -122,6 +123,81 @@ public sealed class TokenClientTests
         Assert.Contains(TokenUrl, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(TestOptions.Secret, error.ToString(), StringComparison.Ordinal);
         _http.VerifyNoOutstandingExpectation(); // a malformed answer is not retried
+    }
+
+    [Theory]
+    [InlineData("\uFEFF{\"access_token\":\"abc\",\"expires_in\":18000}", 18000)] // a UTF-8 byte order mark
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":\"18000\"}", 18000)]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":18000.0}", 18000)]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":\" 18000 \"}", 18000)]
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":3599.9}", 3599)] // never trusted longer than granted
+    [InlineData("{\"access_token\":\"abc\",\"expires_in\":1.8e4}", 18000)]
+    public async Task RequestTokenAsync_ExpiresInAsStringOrDecimalOrBodyWithBom_IsAccepted(string body, int seconds)
+    {
+        DateTimeOffset sentAt = _time.GetUtcNow();
+        _http.When(HttpMethod.Post, TokenUrl).Respond(_ => new HttpResponseMessage(HttpStatusCode.OK)
+        {
+            Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(body)) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
+        });
+
+        M3terToken token = await CreateClient().RequestTokenAsync();
+
+        Assert.Equal("abc", token.AccessToken);
+        Assert.Equal(sentAt + TimeSpan.FromSeconds(seconds), token.ExpiresAt);
+    }
+
+    [Fact]
+    public async Task TokenRequestsMetric_CountsEveryAttempt_TimedOutOnesToo()
+    {
+        const string Host = "api.metric-attempts.m3ter.test";
+        var outcomes = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "M3ter.Auth" && instrument.Name == "m3ter.auth.token.requests")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? host = null, outcome = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "server.address")
+                {
+                    host = tag.Value as string;
+                }
+                else if (tag.Key == "outcome")
+                {
+                    outcome = tag.Value as string;
+                }
+            }
+
+            if (host == Host)
+            {
+                outcomes.Enqueue(outcome!);
+            }
+        });
+        listener.Start();
+        var slow = new DelegateHandler(async (_, ct) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(30), ct);
+            return new HttpResponseMessage(HttpStatusCode.OK);
+        });
+        var client = new TokenClient(new HttpClient(slow), TestOptions.Create(o =>
+        {
+            o.BaseAddress = new Uri("https://" + Host + "/");
+            o.TokenRequestTimeout = TimeSpan.FromMilliseconds(50);
+            o.MaxRetryAttempts = 2;
+        }), _time);
+
+        await Assert.ThrowsAsync<M3terAuthException>(() => client.RequestTokenAsync());
+
+        Assert.Equal(3, slow.Calls);
+        Assert.Equal(new[] { "timeout", "timeout", "timeout" }, outcomes.ToArray());
     }
 
     [Fact]
@@ -286,6 +362,44 @@ public sealed class TokenClientTests
         Assert.DoesNotContain(TestOptions.Secret, _logs.AllText, StringComparison.Ordinal);
         Assert.DoesNotContain(TestOptions.BasicValue, _logs.AllText, StringComparison.Ordinal);
         Assert.DoesNotContain("eyJ.the-token.sig", _logs.AllText, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("m3ter rejected the credentials")]
+    [InlineData("but not with a token")]
+    [InlineData("did not answer within")]
+    public async Task ReadmeTroubleshootingQuotes_AreTheRealMessages(string row)
+    {
+        // The README quotes these messages with … for what varies; each quote must match what the code really says.
+        M3terAuthException error;
+        if (row == "did not answer within")
+        {
+            var slow = new DelegateHandler(async (_, ct) =>
+            {
+                await Task.Delay(TimeSpan.FromMinutes(1), ct);
+                return new HttpResponseMessage(HttpStatusCode.OK);
+            });
+            var options = TestOptions.Create(o => { o.MaxRetryAttempts = 0; o.TokenRequestTimeout = TimeSpan.FromMilliseconds(20); });
+            error = await Assert.ThrowsAsync<M3terAuthException>(() => new TokenClient(new HttpClient(slow), options, _time).RequestTokenAsync());
+            error = new M3terAuthException(error.Message.Replace("20 ms", "10 s", StringComparison.Ordinal)); // the default timeout, as quoted
+        }
+        else
+        {
+            _http.When(HttpMethod.Post, TokenUrl).Respond(
+                row == "but not with a token" ? HttpStatusCode.OK : HttpStatusCode.Unauthorized,
+                row == "but not with a token" ? "text/html" : "application/json",
+                row == "but not with a token" ? "<html><body>Proxy login</body></html>" : "{\"error\":\"invalid_client\",\"error_description\":\"Bad credentials\"}");
+            error = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient().RequestTokenAsync());
+        }
+
+        string readme = System.IO.File.ReadAllText(System.IO.Path.Combine(RepositoryRoot.Path, "README.md"));
+        string troubleshooting = readme[readme.IndexOf("## Troubleshooting", StringComparison.Ordinal)..];
+        string quote = troubleshooting.Split('\n').Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^\| `M3terAuthException: (?<quote>[^`]*)`"))
+            .Where(m => m.Success && m.Groups["quote"].Value.Contains(row, StringComparison.Ordinal))
+            .Select(m => m.Groups["quote"].Value)
+            .Single();
+        string pattern = "^" + string.Join(".*", quote.Split('…').Select(System.Text.RegularExpressions.Regex.Escape));
+        Assert.Matches(pattern, error.Message);
     }
 
     [Fact]

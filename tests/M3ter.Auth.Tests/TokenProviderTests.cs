@@ -1,6 +1,8 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using System.Net;
+using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.TestSupport;
@@ -256,7 +258,7 @@ public sealed class TokenProviderTests
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
         Assert.Same(first, await provider.GetTokenAsync());
-        await Eventually(() => provider.RefreshAt > _time.GetUtcNow());
+        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
 
         // Within the back-off nothing new is requested however many callers come.
         for (int i = 0; i < 100; i++)
@@ -267,10 +269,9 @@ public sealed class TokenProviderTests
         Assert.Equal(2, _client.Calls);
         Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning && l.EventId.Name == "BackgroundRefreshFailed");
 
-        // After the back-off it tries again; once the endpoint recovers the new token is used.
+        // After the back-off it tries again by itself; once the endpoint recovers the new token is used.
         _client.Behaviour = null;
         _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
-        Assert.Same(first, await provider.GetTokenAsync());
         await Eventually(() => provider.CachedToken?.AccessToken == "token-3");
         Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning);
     }
@@ -285,14 +286,188 @@ public sealed class TokenProviderTests
 
         for (int attempt = 0; attempt < 20 && _time.GetUtcNow() < first.ExpiresAt; attempt++)
         {
-            int calls = _client.Calls;
-            Assert.Same(first, await provider.GetTokenAsync());
-            await Eventually(() => _client.Calls == calls + 1 && provider.RefreshAt > _time.GetUtcNow());
+            // The failed attempt is over and its retry is scheduled; no caller is needed to start it.
+            await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
             Assert.True(provider.RefreshAt < first.ExpiresAt);
+            Assert.Same(first, await provider.GetTokenAsync());
+            int calls = _client.Calls;
             _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+            await Eventually(() => _client.Calls == calls + 1);
         }
 
         Assert.True(_client.Calls >= 8, "the refresh is retried with back-off while the token lasts");
+    }
+
+    [Fact]
+    public async Task RefreshDue_StartsInTheBackground_WithoutWaitingForACaller()
+    {
+        using var provider = CreateProvider();
+        await provider.GetTokenAsync();
+
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // a quiet process: nobody calls
+
+        await Eventually(() => provider.CachedToken?.AccessToken == "token-2");
+        Assert.Equal(2, _client.Calls);
+    }
+
+    [Fact]
+    public async Task RefreshRetry_DueWhileTheFailedFetchIsStillCompleting_IsNeverLost()
+    {
+        // The failing fetch publishes its retry point, then finishes. A due retry must start even if it falls due
+        // in between: here the retry point is already due when it is published (the token has 1 tick left).
+        _client.Lifetime = TimeSpan.FromTicks(4);
+        using var provider = CreateProvider();
+        await provider.GetTokenAsync();
+        _client.Lifetime = TimeSpan.FromHours(5);
+        var failing = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _client.Behaviour = call => call == 2 ? failing.Task : Task.FromResult(_client.Issue(call));
+        _time.Advance(TimeSpan.FromTicks(2)); // the refresh point (halfway) passes: the timer starts the refresh
+        await Eventually(() => _client.Calls == 2);
+        _time.Advance(TimeSpan.FromTicks(1));
+
+        failing.SetException(new M3terAuthException("boom")); // retry within half of the 1 tick left: due at once
+
+        await Eventually(() => _client.Calls == 3);
+        await Eventually(() => provider.CachedToken?.AccessToken == "token-3");
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_TokenClientCancelledWithoutBeingAsked_CountsAsAFailureAndBacksOff()
+    {
+        // A custom ITokenClient whose HttpClient.Timeout fires throws OperationCanceledException nobody asked for.
+        using var provider = CreateProvider();
+        M3terToken first = await provider.GetTokenAsync();
+        _client.Behaviour = _ => Task.FromException<M3terToken>(new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing."));
+
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
+        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        for (int i = 0; i < 100; i++)
+        {
+            Assert.Same(first, await provider.GetTokenAsync());
+        }
+
+        Assert.Equal(2, _client.Calls); // backed off: no new refresh per call
+
+        _time.Advance(TimeSpan.FromHours(1)); // expired: a caller now waits, and gets a clear error, not a cancellation
+        var error = await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+        Assert.IsAssignableFrom<OperationCanceledException>(error.GetBaseException());
+        Assert.Contains("cancelled", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_FirstCallersAmbientState_IsNotKeptAliveByTheProvider()
+    {
+        // The cache entry's timer and the background fetch must not capture the first caller's ExecutionContext:
+        // its AsyncLocal values (Activity, log scopes, baggage) would live as long as the token.
+        var client = new FakeTokenClient(TimeProvider.System, TimeSpan.FromHours(5));
+        using var provider = new TokenProvider(client, TestOptions.Create(), TimeProvider.System);
+
+        WeakReference ambient = await FirstCallWithAmbientStateAsync(provider);
+        await Task.Yield(); // leave the helper's frames, which hold its context while they are on the stack
+        for (int i = 0; i < 3; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        Assert.False(ambient.IsAlive, "the first caller's AsyncLocal value is still reachable from the provider");
+        Assert.Equal(1, client.Calls);
+        GC.KeepAlive(provider);
+    }
+
+    private static readonly AsyncLocal<byte[]?> Ambient = new();
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static async Task<WeakReference> FirstCallWithAmbientStateAsync(TokenProvider provider)
+    {
+        await Task.Yield();
+        var value = new byte[10 * 1024 * 1024];
+        Ambient.Value = value;
+        await provider.GetTokenAsync();
+        return new WeakReference(value);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_TokenRequestActivity_IsNotAChildOfTheFirstCallersActivity()
+    {
+        using var source = new System.Diagnostics.ActivitySource("M3ter.Auth.Tests.Caller");
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "M3ter.Auth.Tests.Caller",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllData,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        System.Diagnostics.Activity? seenByTheFetch = new System.Diagnostics.Activity("sentinel");
+        _client.Behaviour = call =>
+        {
+            seenByTheFetch = System.Diagnostics.Activity.Current;
+            return Task.FromResult(_client.Issue(call));
+        };
+        using var provider = CreateProvider();
+
+        using (System.Diagnostics.Activity? request = source.StartActivity("incoming request"))
+        {
+            Assert.NotNull(request);
+            await provider.GetTokenAsync();
+        }
+
+        Assert.Null(seenByTheFetch); // the token request starts a trace of its own
+    }
+
+    [Fact]
+    public async Task Logs_BackgroundRefreshFailureCoveredByAValidToken_IsOneWarningAndNoError_ACallerFailedIsOneError()
+    {
+        bool failing = false;
+        var endpoint = new DelegateHandler((_, _) => Task.FromResult(Volatile.Read(ref failing)
+            ? new HttpResponseMessage(HttpStatusCode.ServiceUnavailable) { Content = new System.Net.Http.StringContent("{\"message\":\"down\"}") }
+            : new HttpResponseMessage(HttpStatusCode.OK) { Content = new System.Net.Http.StringContent("{\"access_token\":\"t\",\"expires_in\":3600}") }));
+        M3terAuthOptions options = TestOptions.Create(o => o.MaxRetryAttempts = 2);
+        var loggers = new LoggerFactory(new[] { _logs });
+        using var provider = new TokenProvider(
+            new TokenClient(new System.Net.Http.HttpClient(endpoint), options, _time, loggers.CreateLogger<TokenClient>()),
+            options,
+            _time,
+            loggers.CreateLogger<TokenProvider>()) { Random = () => 0 };
+        M3terToken first = await provider.GetTokenAsync();
+        Volatile.Write(ref failing, true);
+
+        _time.Advance(TimeSpan.FromMinutes(55)); // the refresh point of a 1-hour token
+        for (int round = 0; round < 4; round++)
+        {
+            await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+            Assert.Same(first, await provider.GetTokenAsync());
+            _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+        }
+
+        await Eventually(() => !provider.IsFetching);
+        Assert.True(endpoint.Calls >= 1 + (4 * 3), $"{endpoint.Calls} token requests");
+        Assert.DoesNotContain(_logs.Logs, l => l.Level >= LogLevel.Error);
+        Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning);
+        Assert.Single(_logs.Logs, l => l.EventId.Name == "BackgroundRefreshFailed");
+
+        _time.Advance(first.ExpiresAt - _time.GetUtcNow()); // now callers have no token: that failure is an Error, once
+        await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+        Assert.Single(_logs.Logs, l => l.Level == LogLevel.Error);
+    }
+
+    [Fact]
+    public async Task GetTokenAsync_SharedFailure_EachWaitingCallerGetsItsOwnException()
+    {
+        using var provider = CreateProvider();
+        var failing = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _client.Behaviour = _ => failing.Task;
+        Task<M3terToken>[] callers = Enumerable.Range(0, 50).Select(_ => provider.GetTokenAsync().AsTask()).ToArray();
+        await Eventually(() => _client.Calls == 1);
+
+        var shared = new M3terAuthException("down", HttpStatusCode.ServiceUnavailable, "e", "d", new HttpRequestException("connection reset"));
+        failing.SetException(shared);
+
+        Exception[] errors = await Task.WhenAll(callers.Select(c => Record.ExceptionAsync(() => c)));
+        Assert.All(errors, e => Assert.Equal(HttpStatusCode.ServiceUnavailable, Assert.IsType<M3terAuthException>(e).StatusCode));
+        Assert.Equal(errors.Length, errors.Distinct(System.Collections.Generic.ReferenceEqualityComparer.Instance).Count());
+        Assert.All(errors, e => Assert.Same(shared.InnerException, e.InnerException)); // what the original says
+        Assert.All(errors, e => Assert.NotSame(shared, e));
+        Assert.Equal(1, _client.Calls);
     }
 
     [Fact]

@@ -13,10 +13,10 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Debug, "Obtained an m3ter access token expiring at {ExpiresAt:O} (lifetime {Lifetime}).", EventName = "TokenAcquired")]
     public static partial void TokenAcquired(ILogger logger, DateTimeOffset expiresAt, TimeSpan lifetime);
 
-    [LoggerMessage(3, LogLevel.Warning, "Retrying the m3ter token request in {Delay} (retry {Retry}): {Reason}", EventName = "TokenRequestRetrying")]
+    [LoggerMessage(3, LogLevel.Debug, "Retrying the m3ter token request in {Delay} (retry {Retry}): {Reason}", EventName = "TokenRequestRetrying")]
     public static partial void TokenRequestRetrying(ILogger logger, TimeSpan delay, int retry, string reason);
 
-    [LoggerMessage(4, LogLevel.Error, "No m3ter access token could be obtained: {Reason}", EventName = "TokenRequestFailed")]
+    [LoggerMessage(4, LogLevel.Debug, "The m3ter token request failed: {Reason}", EventName = "TokenRequestFailed")]
     public static partial void TokenRequestFailed(ILogger logger, string reason);
 
     [LoggerMessage(5, LogLevel.Warning, "Refreshing the m3ter access token failed; the current token stays in use until it expires at {ExpiresAt:O}, and the refresh is retried in {RetryIn}. {Reason}", EventName = "BackgroundRefreshFailed")]
@@ -28,8 +28,8 @@ internal static partial class Log
     [LoggerMessage(7, LogLevel.Information, "m3ter answered {StatusCode} to {Method} {Host}{Path} with a fresh token too: treating it as a permission error, not an expired token, so further refusals do not force new tokens for {Cooldown}.", EventName = "PermanentRejection")]
     public static partial void PermanentRejection(ILogger logger, HttpStatusCode statusCode, string method, string host, string path, TimeSpan cooldown);
 
-    [LoggerMessage(8, LogLevel.Information, "The m3ter options of registration '{Registration}' changed; the cached token was dropped and the next request uses the new settings.", EventName = "OptionsChanged")]
-    public static partial void OptionsChanged(ILogger logger, string registration);
+    [LoggerMessage(8, LogLevel.Information, "The m3ter options of registration '{Registration}' changed: {Effect}.", EventName = "OptionsChanged")]
+    public static partial void OptionsChanged(ILogger logger, string registration, string effect);
 
     [LoggerMessage(9, LogLevel.Debug, "The m3ter credentials were rejected {Age} ago; failing at once without a token request until {RetryAt:O}.", EventName = "RejectionRemembered")]
     public static partial void RejectionRemembered(ILogger logger, TimeSpan age, DateTimeOffset retryAt);
@@ -42,4 +42,16 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Warning, "Warming up m3ter registration '{Registration}' failed; the application starts anyway and the first request tries again. {Reason}", EventName = "WarmUpFailed")]
     public static partial void WarmUpFailed(ILogger logger, string registration, string reason);
+
+    [LoggerMessage(13, LogLevel.Error, "No m3ter access token could be obtained: {Reason}", EventName = "TokenUnavailable")]
+    public static partial void TokenUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(14, LogLevel.Warning, "Warming up m3ter registration '{Registration}' did not finish within {Bound} (TokenRequestTimeout); the application starts and the token request goes on in the background.", EventName = "WarmUpTimedOut")]
+    public static partial void WarmUpTimedOut(ILogger logger, string registration, TimeSpan bound);
+
+    [LoggerMessage(15, LogLevel.Debug, "Removed {Handler} from the m3ter token client's pipeline: token requests have their own retries, timeout and rejection memory.", EventName = "TokenClientHandlerRemoved")]
+    public static partial void TokenClientHandlerRemoved(ILogger logger, string handler);
+
+    [LoggerMessage(16, LogLevel.Debug, "A request to m3ter was redirected to {Host}, which answered {StatusCode}: returned as it is, without a token or a replay.", EventName = "RefusalAfterRedirect")]
+    public static partial void RefusalAfterRedirect(ILogger logger, HttpStatusCode statusCode, string host);
 }

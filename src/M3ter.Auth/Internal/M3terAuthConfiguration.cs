@@ -46,7 +46,7 @@ internal static class M3terAuthConfiguration
             }
             else
             {
-                Error(options, $"{describe(nameof(M3terAuthOptions.WarmUpOnStart))} must be true or false, but it is '{warmUp}'.");
+                Error(options, nameof(M3terAuthOptions.WarmUpOnStart), $"{describe(nameof(M3terAuthOptions.WarmUpOnStart))} must be true or false, but it is '{warmUp}'.");
             }
         }
 
@@ -58,7 +58,7 @@ internal static class M3terAuthConfiguration
             }
             else
             {
-                Error(options, $"{describe(nameof(M3terAuthOptions.BaseAddress))} must be an absolute http(s) URI such as https://api.m3ter.com/, but it is '{address}'.");
+                Error(options, nameof(M3terAuthOptions.BaseAddress), $"{describe(nameof(M3terAuthOptions.BaseAddress))} must be an absolute http(s) URI such as https://api.m3ter.com/, but it is '{address}'.");
             }
         }
 
@@ -75,7 +75,7 @@ internal static class M3terAuthConfiguration
             }
             else
             {
-                Error(options, $"{describe(nameof(M3terAuthOptions.MaxRetryAttempts))} must be a whole number, but it is '{retries}'.");
+                Error(options, nameof(M3terAuthOptions.MaxRetryAttempts), $"{describe(nameof(M3terAuthOptions.MaxRetryAttempts))} must be a whole number, but it is '{retries}'.");
             }
         }
     }
@@ -104,10 +104,11 @@ internal static class M3terAuthConfiguration
         }
         else
         {
-            Error(options, $"{describe(key)} must be a time span such as 00:05:00, but it is '{text}'.");
+            Error(options, key, $"{describe(key)} must be a time span such as 00:05:00, but it is '{text}'.");
         }
     }
 
-    private static void Error(M3terAuthOptions options, string message) =>
-        (options.ConfigurationErrors ??= new List<string>()).Add(message);
+    /// <summary>Records why a value could not be read; the option keeps its previous value, and a later source that sets it clears the error.</summary>
+    private static void Error(M3terAuthOptions options, string option, string message) =>
+        (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message;
 }

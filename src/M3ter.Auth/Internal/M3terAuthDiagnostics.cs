@@ -13,7 +13,7 @@ internal static class M3terAuthDiagnostics
 
     public static readonly Meter Meter = new(Name);
 
-    /// <summary>Token requests sent (each attempt, retries included), tagged with the outcome.</summary>
+    /// <summary>Token requests sent (each attempt, retries and timed-out ones included), tagged with the outcome and the token endpoint's host.</summary>
     public static readonly Counter<long> TokenRequests = Meter.CreateCounter<long>(
         "m3ter.auth.token.requests", unit: "{request}", description: "Requests sent to the m3ter token endpoint.");
 
@@ -21,6 +21,6 @@ internal static class M3terAuthDiagnostics
     public static readonly Counter<long> Replays = Meter.CreateCounter<long>(
         "m3ter.auth.replays", unit: "{request}", description: "Requests replayed once with a fresh token after a 401 or 403.");
 
-    public static void RecordTokenRequest(string outcome) =>
-        TokenRequests.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+    public static void RecordTokenRequest(string outcome, string serverAddress) =>
+        TokenRequests.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("server.address", serverAddress));
 }

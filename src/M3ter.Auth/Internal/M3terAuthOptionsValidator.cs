@@ -36,7 +36,7 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         var errors = new List<string>();
         if (options.ConfigurationErrors is { Count: > 0 } configurationErrors)
         {
-            errors.AddRange(configurationErrors);
+            errors.AddRange(configurationErrors.Values);
         }
 
         // A pre-issued token needs no credentials; without one, both are required.
@@ -63,6 +63,11 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         else if (baseAddress.Scheme != Uri.UriSchemeHttp && baseAddress.Scheme != Uri.UriSchemeHttps)
         {
             errors.Add($"{prefix}:BaseAddress must be an absolute http(s) URI such as https://api.m3ter.com/, but its scheme is '{baseAddress.Scheme}'.");
+        }
+        else if (baseAddress.Query.Length > 0 || baseAddress.Fragment.Length > 0)
+        {
+            // The token endpoint is resolved against the base address: a query or fragment would be dropped silently.
+            errors.Add($"{prefix}:BaseAddress must not have a query string or fragment (the token endpoint is {{BaseAddress}}oauth/token), but it is '{baseAddress}'.");
         }
 
         if (options.RefreshBeforeExpiry < TimeSpan.Zero)

@@ -9,8 +9,9 @@ namespace M3ter.Auth.Internal;
 
 /// <summary>
 /// One named registration made by <c>AddM3terAuth</c>: the token provider built from the current options, rebuilt
-/// (dropping the cached token) when <see cref="IOptionsMonitor{TOptions}"/> reports that those options changed, so
-/// rotated credentials and a new base address take effect without a restart.
+/// when <see cref="IOptionsMonitor{TOptions}"/> reports that those options changed, so rotated credentials and a new
+/// base address take effect without a restart. The cached token is carried over unless it cannot serve the new
+/// options (see <see cref="OnOptionsChanged"/>).
 /// </summary>
 internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, ITokenStatusSource
 {
@@ -20,6 +21,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly IDisposable? _subscription;
+    private readonly object _reloading = new();
     private Current _current;
 
     public M3terAuthRegistration(string name, IOptionsMonitor<M3terAuthOptions> optionsMonitor, IHttpClientFactory httpClientFactory, TimeProvider timeProvider, ILoggerFactory loggerFactory)
@@ -62,16 +64,42 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
             return;
         }
 
-        Current current = Volatile.Read(ref _current);
-        if (current.Provider.Options.IsEquivalentTo(options))
+        lock (_reloading)
         {
-            return;
-        }
+            Current current = Volatile.Read(ref _current);
+            M3terAuthOptions before = current.Provider.Options;
+            if (before.IsEquivalentTo(options))
+            {
+                return;
+            }
 
-        // The old provider is retired, not disposed: callers already waiting on its request still get their token.
-        Volatile.Write(ref _current, Build(options));
-        current.Provider.Retire();
-        Log.OptionsChanged(_logger, _name.Length == 0 ? "(default)" : _name);
+            // A token is tied to the server that issued it and to the credentials that obtained it, nothing else:
+            // other settings (organization, retries, warm-up, refresh timing) keep it. New credentials keep it too,
+            // but only until they have produced a token of their own, which is requested at once. So a rotation that
+            // arrives in two reloads (key, then secret) fails no call in between, and once the new credentials work
+            // the old token is never served again.
+            Current next = Build(options);
+            string effect;
+            if (!before.SharesTokensWith(options) || current.Provider.ValidToken() is not M3terToken valid)
+            {
+                effect = "the next request fetches a token with the new settings";
+            }
+            else if (before.HasSameCredentials(options))
+            {
+                next.Provider.Adopt(valid, refreshNow: false);
+                effect = "the cached token stays in use";
+            }
+            else
+            {
+                next.Provider.Adopt(valid, refreshNow: true);
+                effect = "the cached token is served until the new credentials have produced a token, which is being requested now";
+            }
+
+            // The old provider is retired, not disposed: callers already waiting on its request still get their token.
+            Volatile.Write(ref _current, next);
+            current.Provider.Retire();
+            Log.OptionsChanged(_logger, _name.Length == 0 ? "(default)" : _name, effect);
+        }
     }
 
     private Current Build(M3terAuthOptions options)

@@ -10,9 +10,11 @@ namespace M3ter.Auth.Internal;
 
 /// <summary>
 /// Fetches the first token of every registration with <see cref="M3terAuthOptions.WarmUpOnStart"/> while the host
-/// starts (in <c>StartingAsync</c>, before servers accept requests), so the first request finds a token cached.
+/// starts (in <c>StartingAsync</c>, before servers accept requests), so the first request finds a token cached. The
+/// start waits at most <see cref="M3terAuthOptions.TokenRequestTimeout"/>: an unreachable endpoint must not hold the
+/// host for all the retries; the request goes on in the background and the first caller joins it.
 /// </summary>
-internal sealed class M3terAuthWarmUpService(IServiceProvider services, IEnumerable<RegistrationMarker> registrations, ILogger<M3terAuthWarmUpService> logger)
+internal sealed class M3terAuthWarmUpService(IServiceProvider services, IEnumerable<RegistrationMarker> registrations, TimeProvider timeProvider, ILogger<M3terAuthWarmUpService> logger)
     : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken) => WarmUpAsync(cancellationToken);
@@ -45,10 +47,18 @@ internal sealed class M3terAuthWarmUpService(IServiceProvider services, IEnumera
     private async Task WarmUpAsync(string name, M3terAuthRegistration provider, CancellationToken cancellationToken)
     {
         string display = name.Length == 0 ? "(default)" : name;
+        TimeSpan bound = provider.Options.TokenRequestTimeout;
+        using CancellationTokenSource timeout = CreateTimeout(bound);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            M3terToken token = await provider.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            // Only this wait is bounded: giving up on it never cancels the request itself.
+            M3terToken token = await provider.GetTokenAsync(either.Token).ConfigureAwait(false);
             Log.WarmedUp(logger, display, token.ExpiresAt);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            Log.WarmUpTimedOut(logger, display, bound);
         }
         catch (M3terAuthException ex)
         {
@@ -56,4 +66,11 @@ internal sealed class M3terAuthWarmUpService(IServiceProvider services, IEnumera
             Log.WarmUpFailed(logger, display, ex.Message);
         }
     }
+
+    private CancellationTokenSource CreateTimeout(TimeSpan delay) =>
+#if NET8_0_OR_GREATER
+        new(delay, timeProvider);
+#else
+        timeProvider.CreateCancellationTokenSource(delay);
+#endif
 }

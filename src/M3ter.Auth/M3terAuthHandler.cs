@@ -67,6 +67,18 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private HostScope Scope => _fixedScope ?? _registration!.Scope;
 
+    /// <summary>The hosts and the provider to use for one request, read together (see <see cref="M3terAuthRegistration.Snapshot"/>).</summary>
+    private (HostScope Scope, ITokenProvider Provider) Current()
+    {
+        if (_registration is null)
+        {
+            return (_fixedScope!, _tokenProvider);
+        }
+
+        M3terAuthRegistration.Current current = _registration.Snapshot;
+        return (current.Scope, current.Provider);
+    }
+
     /// <inheritdoc />
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -76,12 +88,13 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         Uri? uri = request.RequestUri;
-        if (!Scope.Matches(uri) || uri is TokenEndpoint)
+        (HostScope scope, ITokenProvider provider) = Current();
+        if (!scope.Matches(uri) || uri is TokenEndpoint)
         {
             return base.SendAsync(request, cancellationToken);
         }
 
-        ValueTask<M3terToken> pending = _tokenProvider.GetTokenAsync(cancellationToken);
+        ValueTask<M3terToken> pending = provider.GetTokenAsync(cancellationToken);
         if (pending.IsCompletedSuccessfully && IsReplayable(request.Content))
         {
             // The warm path: a cached token and a body that can be sent twice; no state machine unless m3ter refuses.
@@ -110,13 +123,14 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         Uri? uri = request.RequestUri;
-        if (!Scope.Matches(uri) || uri is TokenEndpoint)
+        (HostScope scope, ITokenProvider provider) = Current();
+        if (!scope.Matches(uri) || uri is TokenEndpoint)
         {
             return base.Send(request, cancellationToken);
         }
 
         // The synchronous API is synchronous all the way: when a token must be fetched, this thread waits for it.
-        M3terToken token = WaitForToken(AwaitToken(_tokenProvider.GetTokenAsync(cancellationToken)));
+        M3terToken token = WaitForToken(AwaitToken(provider.GetTokenAsync(cancellationToken)));
         if (!IsReplayable(request.Content))
         {
             LoadIntoBuffer(request.Content!, cancellationToken).GetAwaiter().GetResult();
@@ -310,10 +324,16 @@ public sealed class M3terAuthHandler : DelegatingHandler
         return replayed;
     }
 
-    /// <summary>The request as it was sent with a token: what a replay requires to be unchanged.</summary>
+    /// <summary>
+    /// The request as it was sent with a token: a replay requires the same address and method, and a body if it had
+    /// one. A redirect changes the address (a 303 also the method, dropping the body); a handler below this one that
+    /// only rewrites the body (compression, signing) changes neither, and its refusals are still recovered.
+    /// </summary>
     private readonly struct SentAs(Uri uri, HttpMethod method, HttpContent? content)
     {
         public bool IsUnchanged(HttpRequestMessage request) =>
-            ReferenceEquals(request.RequestUri, uri) && request.Method == method && ReferenceEquals(request.Content, content);
+            (ReferenceEquals(request.RequestUri, uri) || request.RequestUri == uri)
+            && request.Method == method
+            && (content is null || request.Content is not null);
     }
 }

@@ -10,7 +10,8 @@ namespace M3ter.Auth;
 
 /// <summary>
 /// Reports whether m3ter calls can be authenticated: <b>healthy</b> with a valid token, <b>degraded</b> when the token
-/// is still valid but refreshing it is failing, <b>unhealthy</b> when no valid token can be had.
+/// is still valid but refreshing it is failing or the shared token cache is unavailable (its circuit breaker open),
+/// <b>unhealthy</b> when no valid token can be had.
 /// </summary>
 /// <remarks>
 /// Register it with <c>services.AddHealthChecks().AddCheck&lt;M3terAuthHealthCheck&gt;("m3ter")</c>. With no token
@@ -34,12 +35,23 @@ public sealed class M3terAuthHealthCheck : IHealthCheck
         if (_tokenProvider is ITokenStatusSource source && source.GetStatus() is { ValidToken: M3terToken valid } status)
         {
             var data = new Dictionary<string, object> { ["expiresAt"] = valid.ExpiresAt, ["refreshFailures"] = status.RefreshFailures };
-            return status.RefreshFailures == 0
-                ? HealthCheckResult.Healthy(Describe(valid), data)
-                : HealthCheckResult.Degraded(
+            if (status.RefreshFailures > 0)
+            {
+                return HealthCheckResult.Degraded(
                     string.Format(CultureInfo.InvariantCulture, "Refreshing the m3ter token has failed {0} time(s) in a row; the current {1}. {2}", status.RefreshFailures, Describe(valid), status.LastFailure?.Message),
                     status.LastFailure,
                     data);
+            }
+
+            if (status.SharedCacheUnavailable is string unavailable)
+            {
+                data["sharedCache"] = unavailable;
+                return HealthCheckResult.Degraded(
+                    string.Format(CultureInfo.InvariantCulture, "The shared token cache is not in use ({0}); this process fetches its own tokens meanwhile. The current {1}.", unavailable, Describe(valid)),
+                    data: data);
+            }
+
+            return HealthCheckResult.Healthy(Describe(valid), data);
         }
 
         try

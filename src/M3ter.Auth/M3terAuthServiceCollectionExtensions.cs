@@ -100,7 +100,8 @@ public static class M3terAuthServiceCollectionExtensions
                 sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>(),
                 sp.GetRequiredService<System.Net.Http.IHttpClientFactory>(),
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILoggerFactory>()));
+                sp.GetRequiredService<ILoggerFactory>(),
+                sp.GetService<ISharedTokenCache>()));
             services.TryAddKeyedSingleton<ITokenProvider>(name, static (sp, key) => sp.GetRequiredKeyedService<M3terAuthRegistration>(key));
             if (isDefault)
             {

@@ -23,7 +23,13 @@ public sealed class M3terToken
     {
     }
 
-    internal M3terToken(string accessToken, string? tokenType, DateTimeOffset expiresAt, DateTimeOffset issuedAt)
+    /// <summary>Initializes a new instance of the <see cref="M3terToken"/> class, with when it was requested (for a shared cache that stores tokens).</summary>
+    /// <param name="accessToken">The access token.</param>
+    /// <param name="tokenType">The token type; <c>Bearer</c> when empty.</param>
+    /// <param name="expiresAt">When the token expires.</param>
+    /// <param name="issuedAt">When the token was requested: its lifetime starts here, and its refresh is planned from it.</param>
+    /// <exception cref="ArgumentException"><paramref name="accessToken"/> is null or empty.</exception>
+    public M3terToken(string accessToken, string? tokenType, DateTimeOffset expiresAt, DateTimeOffset issuedAt)
     {
         if (string.IsNullOrEmpty(accessToken))
         {
@@ -46,8 +52,8 @@ public sealed class M3terToken
     /// <summary>Gets when the token expires: the moment its request was sent plus the lifetime the server granted.</summary>
     public DateTimeOffset ExpiresAt { get; }
 
-    /// <summary>When the token was requested (its lifetime starts here). Equal to <see cref="ExpiresAt"/> when unknown.</summary>
-    internal DateTimeOffset IssuedAt { get; }
+    /// <summary>Gets when the token was requested (its lifetime starts here); equal to <see cref="ExpiresAt"/> when unknown.</summary>
+    public DateTimeOffset IssuedAt { get; }
 
     /// <summary>Whether this is a pre-issued token (<see cref="M3terAuthOptions.AccessToken"/>): it cannot be refreshed or replaced.</summary>
     internal bool IsStatic { get; set; }

@@ -27,13 +27,27 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private static readonly TimeSpan MinRefreshRetry = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxRefreshRetry = TimeSpan.FromMinutes(1);
 
+    /// <summary>How often a process waiting for another's lease reads the shared cache (±50%).</summary>
+    private static readonly TimeSpan LeasePollInterval = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>When another process holds the lease for a refresh, look again after this long (±50%).</summary>
+    private static readonly TimeSpan DeferredRefreshRetry = TimeSpan.FromSeconds(1);
+
+    /// <summary>The least time between a failed or deferred refresh and its retry, so no clock can make the retries spin.</summary>
+    private static readonly TimeSpan MinRetryGap = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>A shared token that expires sooner than this is not worth adopting.</summary>
+    private static readonly TimeSpan MinSharedRemaining = TimeSpan.FromSeconds(1);
+
     private readonly ITokenClient _tokenClient;
     private readonly M3terAuthOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private readonly CancellationTokenSource _disposed = new();
-    private readonly Action<CacheEntry> _onRefreshDue;
+    private readonly WeakReference<TokenProvider> _self;
+    private readonly ISharedTokenCache? _shared;
+    private readonly SharedTokenScope? _scope;
 
     private CacheEntry? _entry;
     private Rejection? _rejection;
@@ -45,25 +59,41 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private Exception? _lastFailure;
     private volatile bool _retired;
 
+    // A token m3ter refused: removed from the shared cache (compare and delete) by the next request, and never adopted.
+    private M3terToken? _refusedPending;
+    private string? _lastRefused;
+
     /// <summary>Initializes a new instance of the <see cref="TokenProvider"/> class.</summary>
     /// <param name="tokenClient">Where tokens come from.</param>
-    /// <param name="options">The refresh settings; copied, so later changes to the instance have no effect.</param>
+    /// <param name="options">The credentials and refresh settings; copied, so later changes to the instance have no effect.</param>
     /// <param name="timeProvider">The clock; <see cref="TimeProvider.System"/> by default.</param>
     /// <param name="logger">Where to log; nothing by default.</param>
+    /// <param name="sharedCache">
+    /// A cache shared with the other processes of a fleet, so they make one token request between them; none by
+    /// default. Consulted only on a miss, a due refresh or a refused token, never for a valid cached token. A
+    /// pre-issued <see cref="M3terAuthOptions.AccessToken"/> never goes to it.
+    /// </param>
     /// <exception cref="ArgumentNullException"><paramref name="tokenClient"/> or <paramref name="options"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="options"/> is not valid; the message names the setting.</exception>
-    public TokenProvider(ITokenClient tokenClient, M3terAuthOptions options, TimeProvider? timeProvider = null, ILogger<TokenProvider>? logger = null)
-        : this(tokenClient, options, timeProvider, (ILogger?)logger)
+    public TokenProvider(ITokenClient tokenClient, M3terAuthOptions options, TimeProvider? timeProvider = null, ILogger<TokenProvider>? logger = null, ISharedTokenCache? sharedCache = null)
+        : this(tokenClient, options, timeProvider, (ILogger?)logger, sharedCache)
     {
     }
 
-    internal TokenProvider(ITokenClient tokenClient, M3terAuthOptions options, TimeProvider? timeProvider, ILogger? logger)
+    internal TokenProvider(ITokenClient tokenClient, M3terAuthOptions options, TimeProvider? timeProvider, ILogger? logger, ISharedTokenCache? sharedCache)
     {
         _tokenClient = tokenClient ?? throw new ArgumentNullException(nameof(tokenClient));
         _options = M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options));
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        _onRefreshDue = OnRefreshDue;
+        _self = new WeakReference<TokenProvider>(this);
+
+        // A pre-issued token is this process's own: it never goes to the shared cache.
+        if (sharedCache is not null && string.IsNullOrWhiteSpace(_options.AccessToken))
+        {
+            _shared = sharedCache;
+            _scope = new SharedTokenScope(_options.BaseAddress, _options.AccessKeyId, _options.ApiSecret);
+        }
     }
 
     /// <summary>Gets or sets the source of jitter in [0, 1) for the refresh moment (tests pin it).</summary>
@@ -78,6 +108,9 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     /// <summary>Gets when the cached token is due for refresh, if there is one.</summary>
     internal DateTimeOffset? RefreshAt => Volatile.Read(ref _entry) is CacheEntry entry ? new DateTimeOffset(entry.RefreshAtTicks, TimeSpan.Zero) : null;
 
+    /// <summary>Gets a value indicating whether the cached token was obtained with other credentials (carried over by a reload) and awaits replacement.</summary>
+    internal bool ServesForeignToken => Volatile.Read(ref _entry)?.Foreign == true;
+
     /// <summary>Gets a value indicating whether a token request is in flight.</summary>
     internal bool IsFetching => Volatile.Read(ref _fetch) is not null;
 
@@ -85,7 +118,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     TokenStatus ITokenStatusSource.GetStatus() => GetStatus();
 
     internal TokenStatus GetStatus() =>
-        new(ValidToken(), Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure));
+        new(ValidToken(), Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure), _shared?.Unavailable);
 
     /// <summary>Gets the cached token if it has not expired.</summary>
     internal M3terToken? ValidToken()
@@ -114,6 +147,13 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         if (token is null)
         {
             throw new ArgumentNullException(nameof(token));
+        }
+
+        if (_shared is not null && !token.IsStatic)
+        {
+            // The next request removes it from the shared cache too (compare and delete) and never adopts it.
+            Volatile.Write(ref _lastRefused, token.AccessToken);
+            Volatile.Write(ref _refusedPending, token);
         }
 
         CacheEntry? entry = Volatile.Read(ref _entry);
@@ -165,7 +205,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 return;
             }
 
-            Publish(refreshNow ? new CacheEntry(token, now, token.ExpiresAt.UtcTicks) : CreateEntry(token));
+            Publish(refreshNow ? new CacheEntry(token, now, token.ExpiresAt.UtcTicks, foreign: true) : CreateEntry(token));
         }
     }
 
@@ -272,20 +312,42 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private Task<M3terToken> StartFetch(CacheEntry? current)
     {
         var completion = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
-        completion.Task.ObserveFailure();
 
         // On the thread pool, outside the lock, any caller's synchronization context and any caller's ExecutionContext.
-        DetachedContext.Run(static state => Task.Run(() => state.Provider.FetchAsync(state.Current, state.Completion)), (Provider: this, Current: current, Completion: completion));
+        DetachedContext.Run(
+            static state =>
+            {
+                state.Completion.Task.ObserveFailure();
+                return Task.Run(() => state.Provider.FetchAsync(state.Current, state.Completion));
+            },
+            (Provider: this, Current: current, Completion: completion));
         return completion.Task;
     }
 
     private async Task FetchAsync(CacheEntry? current, TaskCompletionSource<M3terToken> completion)
     {
-        M3terToken token;
+        try
+        {
+            await FetchCoreAsync(current, completion).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Whatever goes wrong (a logger that throws included), the callers waiting must get an answer.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Clear(completion.Task);
+            completion.TrySetException(ex);
+        }
+    }
+
+    private async Task FetchCoreAsync(CacheEntry? current, TaskCompletionSource<M3terToken> completion)
+    {
+        M3terToken? token;
         try
         {
             // On the provider's own cancellation: a caller giving up never cancels the request the others wait on.
-            token = await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false);
+            token = _shared is null
+                ? await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false)
+                : await ObtainThroughSharedCacheAsync(current, _disposed.Token).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // Every failure is handed to the callers waiting on this request.
         catch (Exception ex)
@@ -304,6 +366,12 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
             return;
         }
 
+        if (token is null)
+        {
+            Defer(current!, completion);
+            return;
+        }
+
         lock (_gate)
         {
             ClearFetch(completion.Task);
@@ -319,6 +387,131 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         completion.TrySetResult(token);
     }
 
+    /// <summary>
+    /// Obtains a token the fleet's way: adopt a usable shared token; else take the lease, read again, request one and
+    /// share it; else (another process holds the lease) wait for its token a bounded time, or, for a background
+    /// refresh while the current token is still good, look again a little later (null) instead of waiting.
+    /// </summary>
+    private async Task<M3terToken?> ObtainThroughSharedCacheAsync(CacheEntry? current, CancellationToken cancellationToken)
+    {
+        ISharedTokenCache shared = _shared!;
+        SharedTokenScope scope = _scope!;
+        if (Interlocked.Exchange(ref _refusedPending, null) is M3terToken refused)
+        {
+            await Shared(() => shared.RemoveIfHoldsAsync(scope, refused, cancellationToken)).ConfigureAwait(false);
+        }
+
+        if (await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken adopted)
+        {
+            return adopted;
+        }
+
+        if (await Shared(() => shared.TryAcquireLeaseAsync(scope, cancellationToken), fallback: true).ConfigureAwait(false))
+        {
+            try
+            {
+                // Another process may have shared a token between our read and our lease.
+                if (await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken justShared)
+                {
+                    return justShared;
+                }
+
+                return await RequestAndShareAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                await Shared(() => shared.ReleaseLeaseAsync(scope, CancellationToken.None)).ConfigureAwait(false);
+            }
+        }
+
+        // Another process holds the lease. A refresh while the current token still serves never waits for it.
+        if (current is not null && ReferenceEquals(Volatile.Read(ref _entry), current) && _timeProvider.GetUtcNow().UtcTicks < current.ExpiresAtTicks)
+        {
+            return null;
+        }
+
+        M3terAuthDiagnostics.SharedCacheLeaseWaits.Add(1);
+        long deadline = _timeProvider.GetUtcNow().UtcTicks + shared.LeaseWaitTimeout.Ticks;
+        while (_timeProvider.GetUtcNow().UtcTicks < deadline)
+        {
+            await _timeProvider.DelayAsync(Jittered(LeasePollInterval), cancellationToken).ConfigureAwait(false);
+            if (await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken delivered)
+            {
+                return delivered;
+            }
+        }
+
+        // The holder did not deliver in time: request one ourselves. The lease only saves duplicate requests.
+        return await RequestAndShareAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<M3terToken> RequestAndShareAsync(CancellationToken cancellationToken)
+    {
+        M3terToken token = await _tokenClient.RequestTokenAsync(cancellationToken).ConfigureAwait(false);
+        await Shared(() => _shared!.WriteIfNewerAsync(_scope!, token, cancellationToken)).ConfigureAwait(false);
+        return token;
+    }
+
+    /// <summary>Reads the shared token and returns it if it is worth adopting: valid for a while yet, not refused, and newer than <paramref name="current"/>.</summary>
+    private async Task<M3terToken?> ReadUsableAsync(CacheEntry? current, CancellationToken cancellationToken)
+    {
+        M3terToken? token = await Shared(() => _shared!.ReadAsync(_scope!, cancellationToken)).ConfigureAwait(false);
+        long now = _timeProvider.GetUtcNow().UtcTicks;
+        bool usable = token is not null
+            && token.ExpiresAt.UtcTicks - now >= MinSharedRemaining.Ticks
+            && !string.Equals(token.AccessToken, Volatile.Read(ref _lastRefused), StringComparison.Ordinal)
+            && (current is null || (token.ExpiresAt > current.Token.ExpiresAt && !string.Equals(token.AccessToken, current.Token.AccessToken, StringComparison.Ordinal)));
+        (usable ? M3terAuthDiagnostics.SharedCacheHits : M3terAuthDiagnostics.SharedCacheMisses).Add(1);
+        return usable ? new M3terToken(token!.AccessToken, token.TokenType, token.ExpiresAt, token.IssuedAt) : null;
+    }
+
+    /// <summary>
+    /// A call to the shared cache, which must not fail the provider: implementations treat their store's failures as
+    /// misses, and anything that still escapes (other than the provider's own disposal) is treated as one here.
+    /// </summary>
+    private async Task<T> Shared<T>(Func<ValueTask<T>> call, T fallback = default!)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && _disposed.IsCancellationRequested))
+        {
+            Log.SharedCacheFailed(_logger, ex.GetType().Name);
+            return fallback;
+        }
+    }
+
+    private Task<bool> Shared(Func<ValueTask> call) =>
+        Shared(async () =>
+        {
+            await call().ConfigureAwait(false);
+            return true;
+        });
+
+    private TimeSpan Jittered(TimeSpan interval) => TimeSpan.FromTicks((long)(interval.Ticks * (0.5 + Random())));
+
+    /// <summary>Another process holds the lease and is refreshing: keep serving the current token and look again soon (not a failure).</summary>
+    private void Defer(CacheEntry current, TaskCompletionSource<M3terToken> completion)
+    {
+        lock (_gate)
+        {
+            ClearFetch(completion.Task);
+            long now = _timeProvider.GetUtcNow().UtcTicks;
+            if (RetryPoint(current, now, Jittered(DeferredRefreshRetry).Ticks) is long retryAt && !_retired)
+            {
+                var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks, current.Foreign);
+                if (Interlocked.CompareExchange(ref _entry, postponed, current) == current)
+                {
+                    current.Dispose();
+                    postponed.Start(_timeProvider, _self);
+                }
+            }
+        }
+
+        completion.TrySetResult(current.Token);
+    }
+
     /// <summary>An <see cref="OperationCanceledException"/> nobody asked for (an <c>HttpClient.Timeout</c> in a custom client) is a failure like any other.</summary>
     private static Exception Describe(Exception exception) =>
         exception is OperationCanceledException
@@ -328,11 +521,13 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private void Fail(CacheEntry? current, Exception failure, TaskCompletionSource<M3terToken> completion)
     {
         bool covered = false;
+        bool retired;
         int failures = 0;
         TimeSpan retryIn = default;
         lock (_gate)
         {
             ClearFetch(completion.Task);
+            retired = _retired;
             Volatile.Write(ref _lastFailure, failure);
             long now = _timeProvider.GetUtcNow().UtcTicks;
             if (failure is M3terAuthException { IsRemembered: true } rejected && _options.RejectedCredentialsCacheDuration > TimeSpan.Zero)
@@ -340,26 +535,40 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 Volatile.Write(ref _rejection, new Rejection(rejected, now, now + _options.RejectedCredentialsCacheDuration.Ticks));
             }
 
-            // A background refresh while the token is still valid: keep serving it and try again later, backing off.
-            if (current is not null && now < current.ExpiresAtTicks && !_retired)
+            // A background refresh while the token is still valid: keep serving it and try again later, backing off
+            // (and not before a remembered rejection expires: the same credentials would be refused again).
+            if (current is not null && now < current.ExpiresAtTicks && !retired && ReferenceEquals(Volatile.Read(ref _entry), current))
             {
                 int next = Volatile.Read(ref _refreshFailures) + 1;
-                long retryAt = RetryAt(current, now, next);
-                var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks);
-                if (Interlocked.CompareExchange(ref _entry, postponed, current) == current)
+                covered = true;
+                Volatile.Write(ref _refreshFailures, next);
+                failures = next;
+                if (RetryPoint(current, now, BackoffTicks(now, next)) is long retryAt)
                 {
-                    current.Dispose();
-                    Volatile.Write(ref _refreshFailures, next);
-                    failures = next;
-                    covered = true;
-                    retryIn = TimeSpan.FromTicks(retryAt - now);
-                    postponed.Start(_timeProvider, _onRefreshDue);
+                    var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks, current.Foreign);
+                    if (Interlocked.CompareExchange(ref _entry, postponed, current) == current)
+                    {
+                        current.Dispose();
+                        retryIn = TimeSpan.FromTicks(retryAt - now);
+                        postponed.Start(_timeProvider, _self);
+                    }
+                }
+                else
+                {
+                    retryIn = TimeSpan.FromTicks(current.ExpiresAtTicks - now); // too close to expiry: the next caller fetches
                 }
             }
         }
 
-        // Logged outside the lock. Error only when callers are failed; a failure a valid token covers is a warning, once.
-        if (!covered)
+        // The callers first: nothing below (a logger that throws) may keep them waiting.
+        completion.TrySetException(failure);
+
+        // Error only when callers are failed; a failure a valid token covers is a warning, once; a replaced provider's, a debug line.
+        if (retired)
+        {
+            Log.RetiredRequestFailed(_logger, failure.Message);
+        }
+        else if (!covered)
         {
             Log.TokenUnavailable(_logger, failure.Message);
         }
@@ -371,21 +580,31 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         {
             Log.BackgroundRefreshStillFailing(_logger, failures, retryIn, failure.Message);
         }
-
-        completion.TrySetException(failure);
     }
 
-    /// <summary>When to retry a failed refresh: back off, but never wait past half of what is left, so a recovering endpoint is retried before the token runs out.</summary>
-    private long RetryAt(CacheEntry current, long now, int failures)
+    /// <summary>How long to back off after <paramref name="failures"/> failed refreshes, and not before a remembered rejection expires.</summary>
+    private long BackoffTicks(long now, int failures)
     {
         TimeSpan delay = RetryDelays.Backoff(MinRefreshRetry, failures - 1, Random());
-        if (delay > MaxRefreshRetry)
+        long ticks = Math.Min(delay.Ticks, MaxRefreshRetry.Ticks);
+        if (Volatile.Read(ref _rejection) is Rejection rejection && rejection.UntilTicks > now)
         {
-            delay = MaxRefreshRetry;
+            ticks = Math.Max(ticks, rejection.UntilTicks - now);
         }
 
-        long half = (current.ExpiresAtTicks - now) / 2;
-        return now + Math.Min(delay.Ticks, Math.Max(half, 0));
+        return ticks;
+    }
+
+    /// <summary>
+    /// When to try a refresh again: after <paramref name="delayTicks"/>, but never later than halfway through what the
+    /// token has left, so a recovering endpoint is retried before it runs out; and never sooner than
+    /// <see cref="MinRetryGap"/>, so a frozen or coarse clock cannot spin. Null when there is no room before expiry.
+    /// </summary>
+    private static long? RetryPoint(CacheEntry current, long now, long delayTicks)
+    {
+        long wait = Math.Min(delayTicks, (current.ExpiresAtTicks - now) / 2);
+        wait = Math.Max(wait, MinRetryGap.Ticks);
+        return now + wait < current.ExpiresAtTicks ? now + wait : null;
     }
 
     private void Clear(Task<M3terToken> fetch)
@@ -408,7 +627,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private void Publish(CacheEntry entry)
     {
         Interlocked.Exchange(ref _entry, entry)?.Dispose();
-        entry.Start(_timeProvider, _onRefreshDue);
+        entry.Start(_timeProvider, _self);
     }
 
     private CacheEntry CreateEntry(M3terToken token)
@@ -424,22 +643,27 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         long lifetime = Math.Max(expires - issued, 0);
 
         // Refresh RefreshBeforeExpiry early, or halfway through a token too short for that, and a little earlier
-        // still at random (up to 10%), so a fleet started together does not refresh in lock-step.
+        // still at random (up to 10%), so a fleet started together does not refresh in lock-step. But never sooner
+        // than halfway through what is left now: a token that arrived late (a slow endpoint) is not refreshed at once,
+        // which for short tokens would be an endless chain of requests.
         long before = Math.Min(_options.RefreshBeforeExpiry.Ticks, lifetime / 2);
         before += (long)(before * 0.1 * Random());
-        return new CacheEntry(token, expires - Math.Min(before, lifetime), expires);
+        long now = _timeProvider.GetUtcNow().UtcTicks;
+        long refreshAt = Math.Max(expires - Math.Min(before, lifetime), now + ((expires - now) / 2));
+        return new CacheEntry(token, Math.Min(refreshAt, expires), expires);
     }
 
     /// <summary>
     /// A cached token and when to refresh it. Once published, a timer on the provider's clock marks it stale when the
     /// refresh is due and tells the provider, which starts the refresh. The timer wakes at least once a minute to
-    /// compare with the wall clock, because monotonic timers do not count time a machine spends asleep.
+    /// compare with the wall clock, because monotonic timers do not count time a machine spends asleep. It holds the
+    /// provider weakly: a provider dropped without <c>Dispose</c> is collected, and its timer stops.
     /// </summary>
-    private sealed class CacheEntry(M3terToken token, long refreshAtTicks, long expiresAtTicks) : IDisposable
+    private sealed class CacheEntry(M3terToken token, long refreshAtTicks, long expiresAtTicks, bool foreign = false) : IDisposable
     {
         private static readonly TimeSpan MaxTimerInterval = TimeSpan.FromMinutes(1);
         private TimeProvider? _timeProvider;
-        private Action<CacheEntry>? _onDue;
+        private WeakReference<TokenProvider>? _owner;
         private ITimer? _timer;
         private volatile bool _stale;
         private volatile bool _retired;
@@ -450,17 +674,28 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
 
         public long ExpiresAtTicks { get; } = expiresAtTicks;
 
+        /// <summary>Gets a value indicating whether the token was obtained with credentials no longer configured, served only until new ones produce a token.</summary>
+        public bool Foreign { get; } = foreign;
+
         /// <summary>Gets a value indicating whether the refresh is not yet due (as far as the timer knows).</summary>
         public bool IsFresh => !_stale;
 
         /// <summary>Starts watching the refresh moment; called once the entry is in the cache, so a due refresh finds it there.</summary>
-        public void Start(TimeProvider timeProvider, Action<CacheEntry> onDue)
+        public void Start(TimeProvider timeProvider, WeakReference<TokenProvider> owner)
         {
             _timeProvider = timeProvider;
-            _onDue = onDue;
+            _owner = owner;
             if (RefreshAtTicks == DateTimeOffset.MaxValue.UtcTicks)
             {
                 return; // a pre-issued token without expiry: nothing to wait for
+            }
+
+            if (Token.IsStatic)
+            {
+                // A pre-issued token cannot be replaced, so after its expiry it must never be served, not even in the
+                // minute a timer may take to notice: every call reads the clock (the slow path) instead.
+                _stale = true;
+                return;
             }
 
             _timer = DetachedContext.Run(static entry => entry._timeProvider!.CreateTimer(static state => ((CacheEntry)state!).Check(), entry, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan), this);
@@ -481,12 +716,18 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 return;
             }
 
+            if (!_owner!.TryGetTarget(out TokenProvider? provider))
+            {
+                Dispose(); // the provider was dropped without Dispose: stop
+                return;
+            }
+
             long wait = RefreshAtTicks - _timeProvider!.GetUtcNow().UtcTicks;
             if (wait <= 0)
             {
                 _stale = true;
                 _timer?.Dispose();
-                _onDue!(this);
+                provider.OnRefreshDue(this);
                 return;
             }
 

@@ -311,24 +311,43 @@ public sealed class TokenProviderTests
     }
 
     [Fact]
-    public async Task RefreshRetry_DueWhileTheFailedFetchIsStillCompleting_IsNeverLost()
+    public async Task RefreshRetry_AfterAFailureThatEndsNearExpiry_StartsByItself_AndIsNeverLost()
     {
-        // The failing fetch publishes its retry point, then finishes. A due retry must start even if it falls due
-        // in between: here the retry point is already due when it is published (the token has 1 tick left).
-        _client.Lifetime = TimeSpan.FromTicks(4);
+        // A refresh that hangs until just before expiry, then fails: its retry is published together with the end of
+        // the request (under one lock), so the retry falls due, starts by itself, and nobody has to call.
+        _client.Lifetime = TimeSpan.FromSeconds(10);
         using var provider = CreateProvider();
         await provider.GetTokenAsync();
         _client.Lifetime = TimeSpan.FromHours(5);
         var failing = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
         _client.Behaviour = call => call == 2 ? failing.Task : Task.FromResult(_client.Issue(call));
-        _time.Advance(TimeSpan.FromTicks(2)); // the refresh point (halfway) passes: the timer starts the refresh
+        _time.Advance(TimeSpan.FromSeconds(5)); // halfway: the timer starts the refresh
         await Eventually(() => _client.Calls == 2);
-        _time.Advance(TimeSpan.FromTicks(1));
+        _time.Advance(TimeSpan.FromMilliseconds(4700)); // 300 ms left
 
-        failing.SetException(new M3terAuthException("boom")); // retry within half of the 1 tick left: due at once
+        failing.SetException(new M3terAuthException("boom")); // retry in half of what is left: 150 ms
+        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        Assert.Equal(TimeSpan.FromMilliseconds(150), provider.RefreshAt!.Value - _time.GetUtcNow());
+        _time.Advance(TimeSpan.FromMilliseconds(150));
 
         await Eventually(() => _client.Calls == 3);
         await Eventually(() => provider.CachedToken?.AccessToken == "token-3");
+    }
+
+    [Fact]
+    public async Task RefreshRetry_NeverSpins_WhenTheClockStandsStillAtTheLastInstant()
+    {
+        // Half of what is left rounds towards zero near expiry; a floor keeps retries apart even on a frozen clock.
+        _client.Lifetime = TimeSpan.FromSeconds(10);
+        using var provider = CreateProvider();
+        await provider.GetTokenAsync();
+        _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("boom"));
+        _time.Advance(TimeSpan.FromMilliseconds(9950)); // 50 ms left: no room for another try
+
+        await Eventually(() => _client.Calls >= 2 && !provider.IsFetching);
+        await Task.Delay(200);
+
+        Assert.Equal(2, _client.Calls);
     }
 
     [Fact]

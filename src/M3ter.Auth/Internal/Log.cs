@@ -54,4 +54,10 @@ internal static partial class Log
 
     [LoggerMessage(16, LogLevel.Debug, "A request to m3ter was redirected to {Host}, which answered {StatusCode}: returned as it is, without a token or a replay.", EventName = "RefusalAfterRedirect")]
     public static partial void RefusalAfterRedirect(ILogger logger, HttpStatusCode statusCode, string host);
+
+    [LoggerMessage(17, LogLevel.Warning, "The shared token cache failed ({ExceptionType}); treated as a miss. Implementations should not throw.", EventName = "SharedCacheFailed")]
+    public static partial void SharedCacheFailed(ILogger logger, string exceptionType);
+
+    [LoggerMessage(18, LogLevel.Debug, "A token request of a provider that configuration has replaced failed; nothing is served by it any more. {Reason}", EventName = "RetiredRequestFailed")]
+    public static partial void RetiredRequestFailed(ILogger logger, string reason);
 }

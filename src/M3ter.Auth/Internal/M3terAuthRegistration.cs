@@ -19,14 +19,16 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     private readonly IHttpClientFactory _httpClientFactory;
     private readonly TimeProvider _timeProvider;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly ISharedTokenCache? _sharedCache;
     private readonly ILogger _logger;
     private readonly IDisposable? _subscription;
     private readonly object _reloading = new();
     private Current _current;
 
-    public M3terAuthRegistration(string name, IOptionsMonitor<M3terAuthOptions> optionsMonitor, IHttpClientFactory httpClientFactory, TimeProvider timeProvider, ILoggerFactory loggerFactory)
+    public M3terAuthRegistration(string name, IOptionsMonitor<M3terAuthOptions> optionsMonitor, IHttpClientFactory httpClientFactory, TimeProvider timeProvider, ILoggerFactory loggerFactory, ISharedTokenCache? sharedCache = null)
     {
         _name = name;
+        _sharedCache = sharedCache;
         _httpClientFactory = httpClientFactory;
         _timeProvider = timeProvider;
         _loggerFactory = loggerFactory;
@@ -37,6 +39,9 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
 
     /// <summary>Gets the hosts that get this registration's token.</summary>
     public HostScope Scope => Volatile.Read(ref _current).Scope;
+
+    /// <summary>Gets the provider and its hosts as one snapshot, so a reload between reading one and the other cannot pair a token with another server's hosts.</summary>
+    internal Current Snapshot => Volatile.Read(ref _current);
 
     /// <summary>Gets the token provider in use now.</summary>
     internal TokenProvider Provider => Volatile.Read(ref _current).Provider;
@@ -77,14 +82,15 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
             // other settings (organization, retries, warm-up, refresh timing) keep it. New credentials keep it too,
             // but only until they have produced a token of their own, which is requested at once. So a rotation that
             // arrives in two reloads (key, then secret) fails no call in between, and once the new credentials work
-            // the old token is never served again.
+            // the old token is never served again. A token still carried over from an earlier rotation (the new
+            // credentials have not produced one yet) stays due for replacement, whatever else this reload changes.
             Current next = Build(options);
             string effect;
             if (!before.SharesTokensWith(options) || current.Provider.ValidToken() is not M3terToken valid)
             {
                 effect = "the next request fetches a token with the new settings";
             }
-            else if (before.HasSameCredentials(options))
+            else if (before.HasSameCredentials(options) && !current.Provider.ServesForeignToken)
             {
                 next.Provider.Adopt(valid, refreshNow: false);
                 effect = "the cached token stays in use";
@@ -105,11 +111,11 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     private Current Build(M3terAuthOptions options)
     {
         var client = new TokenClient(() => _httpClientFactory.CreateClient(TokenClient.HttpClientName), options, _timeProvider, _loggerFactory.CreateLogger<TokenClient>());
-        var provider = new TokenProvider(client, options, _timeProvider, _logger);
+        var provider = new TokenProvider(client, options, _timeProvider, _logger, _sharedCache);
         return new Current(provider, new HostScope(provider.Options));
     }
 
-    private sealed class Current(TokenProvider provider, HostScope scope)
+    internal sealed class Current(TokenProvider provider, HostScope scope)
     {
         public TokenProvider Provider { get; } = provider;
 

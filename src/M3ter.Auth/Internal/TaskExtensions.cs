@@ -38,4 +38,12 @@ internal static class TaskExtensions
     /// <summary>Marks a task's exception as observed, so a failure nobody awaited never reaches UnobservedTaskException.</summary>
     public static void ObserveFailure(this Task task) =>
         task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>A delay on <paramref name="timeProvider"/>'s clock (so tests can move it).</summary>
+    public static Task DelayAsync(this TimeProvider timeProvider, TimeSpan delay, CancellationToken cancellationToken) =>
+#if NET8_0_OR_GREATER
+        Task.Delay(delay, timeProvider, cancellationToken);
+#else
+        timeProvider.Delay(delay, cancellationToken);
+#endif
 }

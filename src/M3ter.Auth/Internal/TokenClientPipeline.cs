@@ -13,13 +13,21 @@ namespace M3ter.Auth.Internal;
 /// inside the token client's own retries, its retries multiply token requests (4 attempts of 3 each against a failing
 /// endpoint), its 2-second back-off runs inside <see cref="M3terAuthOptions.TokenRequestTimeout"/>, and its circuit
 /// breaker turns a transient failure into a permanent-looking one. So, after every other configuration (this is a
-/// post-configure step), resilience handlers and the auth handler itself are removed from the token client only.
+/// post-configure step), resilience handlers (Microsoft.Extensions.Http.Resilience's, and Microsoft.Extensions.Http.Polly's
+/// policy handler) and the auth handler itself are removed from the token client only.
 /// Other handlers (proxies, logging, test doubles) stay.
 /// </summary>
 internal sealed class TokenClientPipeline : IPostConfigureOptions<HttpClientFactoryOptions>
 {
-    /// <summary>The handler type of Microsoft.Extensions.Http.Resilience (matched by name: the core does not depend on it).</summary>
-    private const string ResilienceHandlerType = "Microsoft.Extensions.Http.Resilience.ResilienceHandler";
+    /// <summary>
+    /// The retrying handlers of Microsoft.Extensions.Http.Resilience and of its predecessor Microsoft.Extensions.Http.Polly
+    /// (matched by name: the core depends on neither).
+    /// </summary>
+    private static readonly string[] ResilienceHandlerTypes =
+    {
+        "Microsoft.Extensions.Http.Resilience.ResilienceHandler",
+        "Microsoft.Extensions.Http.PolicyHttpMessageHandler",
+    };
 
     public void PostConfigure(string? name, HttpClientFactoryOptions options)
     {
@@ -52,7 +60,7 @@ internal sealed class TokenClientPipeline : IPostConfigureOptions<HttpClientFact
     {
         for (; type is not null && type != typeof(DelegatingHandler); type = type.BaseType)
         {
-            if (string.Equals(type.FullName, ResilienceHandlerType, StringComparison.Ordinal))
+            if (Array.IndexOf(ResilienceHandlerTypes, type.FullName) >= 0)
             {
                 return true;
             }

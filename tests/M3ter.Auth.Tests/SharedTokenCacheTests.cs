@@ -1,0 +1,370 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Net;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
+
+namespace M3ter.Auth.Tests;
+
+/// <summary>
+/// How <see cref="TokenProvider"/> uses an <see cref="ISharedTokenCache"/>: never on the warm path; on a miss read, lease,
+/// read again, fetch, write, release; waiting for another process's lease only when it has no token; and forgetting
+/// a refused token fleet-wide. An in-memory cache stands in for Redis (the Redis tests check the real one).
+/// </summary>
+public sealed class SharedTokenCacheTests
+{
+    private readonly FakeTimeProvider _time = TestOptions.Clock();
+    private readonly FakeTokenClient _client;
+    private readonly InMemorySharedCache _cache = new();
+
+    public SharedTokenCacheTests()
+    {
+        _client = new FakeTokenClient(_time, TimeSpan.FromHours(5));
+    }
+
+    private TokenProvider Provider(ITokenClient? client = null, ISharedTokenCache? cache = null, Action<M3terAuthOptions>? configure = null) =>
+        new(client ?? _client, TestOptions.Create(configure), _time, null, cache ?? _cache) { Random = () => 0 };
+
+    private static async Task Eventually(Func<bool> condition)
+    {
+        for (int i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition(), "condition not reached within 5 s");
+    }
+
+    [Fact]
+    public async Task WarmPath_NeverTouchesTheSharedCache()
+    {
+        using TokenProvider provider = Provider();
+        await provider.GetTokenAsync();
+        int calls = _cache.Calls.Count;
+
+        for (int i = 0; i < 10_000; i++)
+        {
+            ValueTask<M3terToken> warm = provider.GetTokenAsync();
+            Assert.True(warm.IsCompletedSuccessfully);
+        }
+
+        Assert.Equal(calls, _cache.Calls.Count);
+    }
+
+    [Fact]
+    public async Task Miss_ReadsLeasesReadsAgainFetchesWritesAndReleases_InThatOrder()
+    {
+        using TokenProvider provider = Provider();
+
+        M3terToken token = await provider.GetTokenAsync();
+
+        Assert.Equal(new[] { "read", "lease", "read", "write", "release" }, _cache.Calls);
+        Assert.Equal(1, _client.Calls);
+        Assert.Equal(token.AccessToken, _cache.Stored!.AccessToken);
+    }
+
+    [Fact]
+    public async Task AnotherProcessesToken_IsAdopted_WithoutATokenRequest()
+    {
+        using TokenProvider first = Provider();
+        M3terToken shared = await first.GetTokenAsync();
+        using TokenProvider second = Provider(new FakeTokenClient(_time));
+
+        M3terToken adopted = await second.GetTokenAsync();
+
+        Assert.Equal(shared.AccessToken, adopted.AccessToken);
+        Assert.Equal(shared.ExpiresAt, adopted.ExpiresAt);
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
+    public async Task ColdFleet_OneLeaseHolderFetches_TheOthersWaitAndAdoptItsToken()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var client = new FakeTokenClient(_time) { Gate = gate };
+        TokenProvider[] fleet = Enumerable.Range(0, 10).Select(_ => Provider(client)).ToArray();
+
+        Task<M3terToken>[] tokens = fleet.Select(p => p.GetTokenAsync().AsTask()).ToArray();
+        await Eventually(() => client.Calls == 1 && _cache.LeaseRefusals == 9);
+        for (int i = 0; i < 5; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50)); // the waiting processes poll on the provider's clock
+            await Task.Delay(5);
+        }
+
+        gate.SetResult();
+        for (int i = 0; i < 40 && !tokens.All(t => t.IsCompleted); i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            await Task.Delay(5);
+        }
+
+        M3terToken[] all = await Task.WhenAll(tokens);
+        Assert.All(all, t => Assert.Equal("token-1", t.AccessToken));
+        Assert.Equal(1, client.Calls);
+        Array.ForEach(fleet, p => p.Dispose());
+    }
+
+    [Fact]
+    public async Task LeaseHolderNeverDelivers_TheWaiterFetchesItselfAfterLeaseWaitTimeout()
+    {
+        _cache.LeaseHeldElsewhere = true;
+        using TokenProvider provider = Provider();
+
+        Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
+        await Eventually(() => _cache.LeaseRefusals == 1);
+        Assert.False(waiting.IsCompleted);
+        for (int i = 0; i < 100 && !waiting.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            await Task.Delay(2);
+        }
+
+        Assert.Equal("token-1", (await waiting).AccessToken);
+        Assert.Equal(1, _client.Calls);
+        Assert.Equal("token-1", _cache.Stored!.AccessToken); // shared for the others
+    }
+
+    [Fact]
+    public async Task BackgroundRefresh_AdoptsANewerSharedToken_InsteadOfRequestingOne()
+    {
+        using TokenProvider provider = Provider();
+        await provider.GetTokenAsync();
+        _time.Advance(TimeSpan.FromMinutes(30));
+        var newer = new M3terToken("from-another-process", "Bearer", _time.GetUtcNow() + TimeSpan.FromHours(5), _time.GetUtcNow());
+        _cache.Stored = newer;
+
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(35)); // the refresh falls due
+
+        await Eventually(() => provider.CachedToken?.AccessToken == "from-another-process");
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
+    public async Task BackgroundRefresh_LeaseHeldElsewhere_DoesNotWait_KeepsServing_AndAdoptsTheHoldersTokenLater()
+    {
+        using TokenProvider provider = Provider();
+        M3terToken first = await provider.GetTokenAsync();
+        _cache.LeaseHeldElsewhere = true;
+        _cache.Calls.Clear();
+
+        _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // due: read (nothing newer), lease (taken)
+        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        Assert.Same(first, await provider.GetTokenAsync());
+        Assert.Equal(new[] { "read", "lease" }, _cache.Calls); // a refresh never waits (polls) for another process's lease
+        Assert.Equal(0, provider.GetStatus().RefreshFailures); // and that is not a failure
+
+        var newer = new M3terToken("holders-token", "Bearer", _time.GetUtcNow() + TimeSpan.FromHours(5), _time.GetUtcNow());
+        _cache.Stored = newer;
+        _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+
+        await Eventually(() => provider.CachedToken?.AccessToken == "holders-token");
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
+    public async Task RefusedToken_IsRemovedFromTheSharedCacheIfStillThere_AndNeverAdoptedAgain()
+    {
+        using TokenProvider provider = Provider();
+        M3terToken refused = await provider.GetTokenAsync();
+        _cache.FailRemovals = true; // even if the removal cannot reach the store, the refused token is not adopted
+
+        provider.Invalidate(refused);
+        M3terToken fresh = await provider.GetTokenAsync();
+
+        Assert.NotEqual(refused.AccessToken, fresh.AccessToken);
+        Assert.Contains("remove", _cache.Calls);
+        Assert.Equal(2, _client.Calls);
+    }
+
+    [Fact]
+    public async Task RefusedToken_ConcurrentRemovalIsCompareAndDelete_ANewerTokenIsKept()
+    {
+        using TokenProvider a = Provider();
+        using TokenProvider b = Provider(new FakeTokenClient(_time));
+        M3terToken old = await a.GetTokenAsync();
+        await b.GetTokenAsync(); // adopted
+        var newer = new M3terToken("newer", "Bearer", _time.GetUtcNow() + TimeSpan.FromHours(6), _time.GetUtcNow());
+        _cache.Stored = newer; // someone already replaced it
+
+        b.Invalidate(b.CachedToken!);
+        M3terToken next = await b.GetTokenAsync();
+
+        Assert.Equal("newer", next.AccessToken); // the removal of `old` did not delete `newer`
+        Assert.Equal("newer", _cache.Stored!.AccessToken);
+        Assert.NotEqual(old.AccessToken, next.AccessToken);
+    }
+
+    [Fact]
+    public async Task PreIssuedToken_NeverGoesToTheSharedCache()
+    {
+        var options = new M3terAuthOptions { AccessToken = "pre-issued-token" };
+        using var provider = new TokenProvider(new TokenClient(new System.Net.Http.HttpClient(), options, _time), options, _time, null, _cache);
+
+        await provider.GetTokenAsync();
+        provider.Invalidate(provider.CachedToken!);
+        await provider.GetTokenAsync();
+
+        Assert.Empty(_cache.Calls);
+    }
+
+    [Fact]
+    public async Task ACacheThatThrows_IsAMiss_NeverTheCallersFailure()
+    {
+        using TokenProvider provider = Provider(cache: new ThrowingCache());
+
+        M3terToken token = await provider.GetTokenAsync();
+
+        Assert.Equal("token-1", token.AccessToken);
+    }
+
+    [Fact]
+    public async Task ExpiringSharedToken_IsNotAdopted()
+    {
+        _cache.Stored = new M3terToken("nearly-gone", "Bearer", _time.GetUtcNow() + TimeSpan.FromMilliseconds(500), _time.GetUtcNow() - TimeSpan.FromHours(5));
+        using TokenProvider provider = Provider();
+
+        M3terToken token = await provider.GetTokenAsync();
+
+        Assert.Equal("token-1", token.AccessToken);
+    }
+
+    [Fact]
+    public void SharedTokenScope_DerivesStableKeysPerPurposeFromTheSecret_AndNeverShowsIt()
+    {
+        var a = new SharedTokenScope(new Uri("https://api.m3ter.com/"), "key", TestOptions.Secret);
+        var b = new SharedTokenScope(new Uri("https://api.m3ter.com/"), "key", TestOptions.Secret);
+        var rotated = new SharedTokenScope(new Uri("https://api.m3ter.com/"), "key", TestOptions.Secret + "-rotated");
+
+        Assert.Equal(a.DeriveKey("name", 32), b.DeriveKey("name", 32));
+        Assert.NotEqual(a.DeriveKey("name", 32), a.DeriveKey("encryption", 32));
+        Assert.NotEqual(a.DeriveKey("name", 32), rotated.DeriveKey("name", 32));
+        Assert.NotEqual(a.LeaseOwner, b.LeaseOwner);
+        Assert.DoesNotContain(TestOptions.Secret, a.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("key", a.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SharedTokenScope_DeriveKey_IsHkdfSha256()
+    {
+        // RFC 5869 has no vector with this salt, so compare with the framework's HKDF (same extract and expand).
+        var scope = new SharedTokenScope(new Uri("https://api.m3ter.com/"), "key", "secret");
+        byte[] expected = System.Security.Cryptography.HKDF.DeriveKey(
+            System.Security.Cryptography.HashAlgorithmName.SHA256,
+            System.Text.Encoding.UTF8.GetBytes("secret"),
+            70,
+            System.Text.Encoding.UTF8.GetBytes("M3ter.Auth shared token cache v1"),
+            System.Text.Encoding.UTF8.GetBytes("purpose"));
+
+        Assert.Equal(expected, scope.DeriveKey("purpose", 70));
+    }
+
+    /// <summary>An in-memory shared cache with the Redis semantics: write if newer, compare-and-delete, an exclusive lease.</summary>
+    private sealed class InMemorySharedCache : ISharedTokenCache
+    {
+        private readonly object _gate = new();
+        private string? _leaseOwner;
+        private int _leaseRefusals;
+
+        public ConcurrentQueue<string> Calls { get; } = new();
+
+        public M3terToken? Stored { get; set; }
+
+        public bool LeaseHeldElsewhere { get; set; }
+
+        public bool FailRemovals { get; set; }
+
+        public int LeaseRefusals => Volatile.Read(ref _leaseRefusals);
+
+        public TimeSpan LeaseWaitTimeout => TimeSpan.FromSeconds(3);
+
+        public string? Unavailable => null;
+
+        public ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
+        {
+            Calls.Enqueue("read");
+            lock (_gate)
+            {
+                return new ValueTask<M3terToken?>(Stored);
+            }
+        }
+
+        public ValueTask<bool> TryAcquireLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
+        {
+            Calls.Enqueue("lease");
+            lock (_gate)
+            {
+                if (LeaseHeldElsewhere || _leaseOwner is not null)
+                {
+                    _leaseRefusals++;
+                    return new ValueTask<bool>(false);
+                }
+
+                _leaseOwner = scope.LeaseOwner;
+                return new ValueTask<bool>(true);
+            }
+        }
+
+        public ValueTask ReleaseLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
+        {
+            Calls.Enqueue("release");
+            lock (_gate)
+            {
+                if (_leaseOwner == scope.LeaseOwner)
+                {
+                    _leaseOwner = null;
+                }
+            }
+
+            return default;
+        }
+
+        public ValueTask WriteIfNewerAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
+        {
+            Calls.Enqueue("write");
+            lock (_gate)
+            {
+                if (Stored is null || Stored.ExpiresAt < token.ExpiresAt)
+                {
+                    Stored = token;
+                }
+            }
+
+            return default;
+        }
+
+        public ValueTask RemoveIfHoldsAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
+        {
+            Calls.Enqueue("remove");
+            lock (_gate)
+            {
+                if (!FailRemovals && Stored?.AccessToken == token.AccessToken)
+                {
+                    Stored = null;
+                }
+            }
+
+            return default;
+        }
+    }
+
+    private sealed class ThrowingCache : ISharedTokenCache
+    {
+        public TimeSpan LeaseWaitTimeout => TimeSpan.FromSeconds(1);
+
+        public string? Unavailable => null;
+
+        public ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default) => throw new InvalidOperationException("store down");
+
+        public ValueTask<bool> TryAcquireLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default) => throw new InvalidOperationException("store down");
+
+        public ValueTask ReleaseLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default) => throw new InvalidOperationException("store down");
+
+        public ValueTask WriteIfNewerAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default) => throw new InvalidOperationException("store down");
+
+        public ValueTask RemoveIfHoldsAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default) => throw new InvalidOperationException("store down");
+    }
+}

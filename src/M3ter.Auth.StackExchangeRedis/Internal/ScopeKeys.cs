@@ -1,0 +1,114 @@
+using System;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using StackExchange.Redis;
+
+namespace M3ter.Auth.StackExchangeRedis.Internal;
+
+/// <summary>
+/// Everything one <see cref="SharedTokenScope"/> needs in Redis, derived from its API secret: the key names (an HMAC of
+/// base address and access key id, in one Redis Cluster hash slot), the value's encryption (AES-GCM with a random
+/// nonce and a format version; the key name and expiry as associated data, so an entry cannot be moved or have its
+/// expiry changed), and a fingerprint of the token for compare-and-delete. None of it contains the access key id, the
+/// secret or the token, in plaintext or base64.
+/// </summary>
+internal sealed class ScopeKeys
+{
+    public const byte FormatVersion = 1;
+    private const int NonceSize = 12;
+    private const int TagSize = 16;
+    private readonly byte[] _encryptionKey;
+    private readonly byte[] _fingerprintKey;
+    private readonly byte[] _associatedPrefix;
+
+    public ScopeKeys(SharedTokenScope scope, string keyPrefix)
+    {
+        byte[] nameKey = scope.DeriveKey("m3ter-auth/redis/entry-name/v1", 32);
+        string tag = Base64Url(HMACSHA256.HashData(nameKey, Encoding.UTF8.GetBytes(scope.BaseAddress.AbsoluteUri + "\n" + scope.AccessKeyId)));
+        string tokenKey = keyPrefix + "{" + tag + "}:token";
+        TokenKey = tokenKey;
+        LeaseKey = keyPrefix + "{" + tag + "}:lease";
+        _encryptionKey = scope.DeriveKey("m3ter-auth/redis/entry-encryption/v1", 32);
+        _fingerprintKey = scope.DeriveKey("m3ter-auth/redis/token-fingerprint/v1", 32);
+        _associatedPrefix = Encoding.UTF8.GetBytes("m3ter-auth/redis/v1\n" + tokenKey + "\n");
+    }
+
+    /// <summary>Gets the key of the token's hash (fields <c>exp</c>, <c>v</c>, <c>fp</c>).</summary>
+    public RedisKey TokenKey { get; }
+
+    /// <summary>Gets the key of the lease, in the same hash slot as <see cref="TokenKey"/>.</summary>
+    public RedisKey LeaseKey { get; }
+
+    /// <summary>A one-way fingerprint of the token: enough to compare, useless to an attacker.</summary>
+    public string Fingerprint(string accessToken) =>
+        Base64Url(HMACSHA256.HashData(_fingerprintKey, Encoding.UTF8.GetBytes(accessToken)));
+
+    /// <summary>Encrypts the token: version, nonce, tag, ciphertext.</summary>
+    public byte[] Seal(M3terToken token, long expiresAtUnixMs)
+    {
+        byte[] type = Encoding.UTF8.GetBytes(token.TokenType);
+        byte[] value = Encoding.UTF8.GetBytes(token.AccessToken);
+        var plaintext = new byte[8 + 8 + 2 + type.Length + value.Length];
+        BinaryPrimitives.WriteInt64LittleEndian(plaintext, token.IssuedAt.UtcTicks);
+        BinaryPrimitives.WriteInt64LittleEndian(plaintext.AsSpan(8), token.ExpiresAt.UtcTicks);
+        BinaryPrimitives.WriteUInt16LittleEndian(plaintext.AsSpan(16), (ushort)type.Length);
+        type.CopyTo(plaintext, 18);
+        value.CopyTo(plaintext, 18 + type.Length);
+
+        var sealedValue = new byte[1 + NonceSize + TagSize + plaintext.Length];
+        sealedValue[0] = FormatVersion;
+        Span<byte> nonce = sealedValue.AsSpan(1, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        using var aes = new AesGcm(_encryptionKey, TagSize);
+        aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), AssociatedData(expiresAtUnixMs));
+        CryptographicOperations.ZeroMemory(plaintext);
+        return sealedValue;
+    }
+
+    /// <summary>Decrypts and checks an entry; null for anything that is not one this scope wrote (another secret, tampering, garbage).</summary>
+    public M3terToken? Open(byte[]? sealedValue, long expiresAtUnixMs)
+    {
+        if (sealedValue is null || sealedValue.Length < 1 + NonceSize + TagSize + 18 || sealedValue[0] != FormatVersion)
+        {
+            return null;
+        }
+
+        var plaintext = new byte[sealedValue.Length - 1 - NonceSize - TagSize];
+        try
+        {
+            using var aes = new AesGcm(_encryptionKey, TagSize);
+            aes.Decrypt(sealedValue.AsSpan(1, NonceSize), sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), plaintext, AssociatedData(expiresAtUnixMs));
+            long issued = BinaryPrimitives.ReadInt64LittleEndian(plaintext);
+            long expires = BinaryPrimitives.ReadInt64LittleEndian(plaintext.AsSpan(8));
+            int typeLength = BinaryPrimitives.ReadUInt16LittleEndian(plaintext.AsSpan(16));
+            if (18 + typeLength >= plaintext.Length || expires < DateTimeOffset.MinValue.UtcTicks || expires > DateTimeOffset.MaxValue.UtcTicks || issued < DateTimeOffset.MinValue.UtcTicks || issued > expires)
+            {
+                return null;
+            }
+
+            string type = Encoding.UTF8.GetString(plaintext, 18, typeLength);
+            string accessToken = Encoding.UTF8.GetString(plaintext, 18 + typeLength, plaintext.Length - 18 - typeLength);
+            return new M3terToken(accessToken, type, new DateTimeOffset(expires, TimeSpan.Zero), new DateTimeOffset(issued, TimeSpan.Zero));
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    private byte[] AssociatedData(long expiresAtUnixMs)
+    {
+        var data = new byte[_associatedPrefix.Length + 8];
+        _associatedPrefix.CopyTo(data, 0);
+        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(_associatedPrefix.Length), expiresAtUnixMs);
+        return data;
+    }
+
+    private static string Base64Url(byte[] bytes) =>
+        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}

@@ -1,0 +1,367 @@
+using System;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using System.Threading.Tasks;
+using M3ter.Auth.StackExchangeRedis.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+
+namespace M3ter.Auth.StackExchangeRedis;
+
+/// <summary>
+/// An <see cref="ISharedTokenCache"/> on Redis: one encrypted entry per base address and credentials, a lease for the
+/// process that requests the next token, and a circuit breaker that turns any Redis trouble into a miss.
+/// </summary>
+/// <remarks>
+/// <para>Entries are AES-GCM encrypted under a key derived from the API secret (HKDF-SHA256), named by an HMAC of the
+/// base address and access key id, and expire with the token. Nothing in Redis contains the access key id, the secret
+/// or the token. No key ring needs sharing: processes with the same credentials derive the same keys.</para>
+/// <para>Every Redis call is bounded by <see cref="M3terRedisTokenCacheOptions.OperationTimeout"/>. A failed or
+/// timed-out call is a miss and opens the breaker for <see cref="M3terRedisTokenCacheOptions.BreakDuration"/>, during
+/// which Redis is not called; the connection is made on first use, never in the constructor.</para>
+/// </remarks>
+public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyncDisposable
+{
+    // Lua keeps each compare-and-change atomic (and Redis Cluster safe: every key of a call shares one hash slot).
+    private const string ReadScript = "return redis.call('HMGET', KEYS[1], 'exp', 'v')";
+    private const string WriteIfNewerScript = """
+        local cur = redis.call('HGET', KEYS[1], 'exp')
+        if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+        redis.call('HSET', KEYS[1], 'exp', ARGV[1], 'v', ARGV[2], 'fp', ARGV[3])
+        redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+        return 1
+        """;
+    private const string RemoveIfHoldsScript = """
+        if redis.call('HGET', KEYS[1], 'fp') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """;
+    private const string AcquireLeaseScript = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0";
+    private const string ReleaseLeaseScript = """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """;
+
+    /// <summary>The entry leaves Redis this long before the token expires (or a tenth of its life, if shorter).</summary>
+    private static readonly TimeSpan ExpiryMargin = TimeSpan.FromMinutes(1);
+
+    private readonly M3terRedisTokenCacheOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly ConditionalWeakTable<SharedTokenScope, ScopeKeys> _keys = new();
+    private readonly object _gate = new();
+    private Task<IConnectionMultiplexer>? _connection;
+    private bool _ownsConnection;
+    private int _connectWaited;
+    private long _openUntilTicks;
+    private string? _openReason;
+    private int _disposed;
+
+    /// <summary>Initializes a new instance of the <see cref="M3terRedisTokenCache"/> class. It does not connect until first used.</summary>
+    /// <param name="options">Where Redis is, and the timeouts; copied.</param>
+    /// <param name="timeProvider">The clock of the circuit breaker; <see cref="TimeProvider.System"/> by default.</param>
+    /// <param name="logger">Where to log; nothing by default. Nothing logged contains a secret, a token or the configuration string.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="options"/> is not valid; the message names the setting.</exception>
+    public M3terRedisTokenCache(M3terRedisTokenCacheOptions options, TimeProvider? timeProvider = null, ILogger<M3terRedisTokenCache>? logger = null)
+    {
+        M3terRedisTokenCacheOptionsValidator.ThrowIfInvalid(options, nameof(options));
+        _options = new M3terRedisTokenCacheOptions
+        {
+            Configuration = options.Configuration,
+            ConnectionMultiplexerFactory = options.ConnectionMultiplexerFactory,
+            KeyPrefix = options.KeyPrefix,
+            OperationTimeout = options.OperationTimeout,
+            ConnectTimeout = options.ConnectTimeout,
+            BreakDuration = options.BreakDuration,
+            LeaseDuration = options.LeaseDuration,
+            LeaseWaitTimeout = options.LeaseWaitTimeout,
+        };
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <inheritdoc />
+    public TimeSpan LeaseWaitTimeout => _options.LeaseWaitTimeout;
+
+    /// <inheritdoc />
+    public string? Unavailable
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _timeProvider.GetUtcNow().UtcTicks < _openUntilTicks
+                    ? string.Format(CultureInfo.InvariantCulture, "Redis is unavailable ({0}); next try at {1:O}", _openReason, new DateTimeOffset(_openUntilTicks, TimeSpan.Zero))
+                    : null;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
+    {
+        ScopeKeys keys = Keys(scope);
+        RedisResult? result = await RunAsync("read", (db, k) => db.ScriptEvaluateAsync(ReadScript, [k.TokenKey]), keys, cancellationToken).ConfigureAwait(false);
+        if (result is null || result.IsNull)
+        {
+            return null;
+        }
+
+        var fields = (RedisResult[])result!;
+        if (fields.Length != 2 || fields[0].IsNull || fields[1].IsNull)
+        {
+            return null;
+        }
+
+        M3terToken? token = long.TryParse((string?)fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long expiresMs)
+            ? keys.Open((byte[]?)fields[1], expiresMs)
+            : null;
+        if (token is null)
+        {
+            // Written under another secret's keys cannot reach this key; so this is tampering or garbage: a miss.
+            M3terRedisTokenCacheDiagnostics.RecordError("invalid_entry");
+            Log.EntryUnreadable(_logger);
+        }
+
+        return token;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> TryAcquireLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
+    {
+        ScopeKeys keys = Keys(scope);
+        string owner = scope.LeaseOwner;
+        long leaseMs = (long)_options.LeaseDuration.TotalMilliseconds;
+        RedisResult? result = await RunAsync("lease", (db, k) => db.ScriptEvaluateAsync(AcquireLeaseScript, [k.LeaseKey], [owner, leaseMs]), keys, cancellationToken).ConfigureAwait(false);
+
+        // Unavailable: nothing can be coordinated, so this process goes ahead (the lease only saves duplicate requests).
+        return result is null || (int)result == 1;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask ReleaseLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
+    {
+        string owner = scope.LeaseOwner;
+        await RunAsync("release", (db, k) => db.ScriptEvaluateAsync(ReleaseLeaseScript, [k.LeaseKey], [owner]), Keys(scope), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask WriteIfNewerAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
+    {
+        if (token is null)
+        {
+            throw new ArgumentNullException(nameof(token));
+        }
+
+        // The entry lives as long as the token, less a margin, never a fixed default.
+        TimeSpan lifetime = token.ExpiresAt - (token.IssuedAt < token.ExpiresAt ? token.IssuedAt : _timeProvider.GetUtcNow());
+        TimeSpan margin = TimeSpan.FromTicks(Math.Min(ExpiryMargin.Ticks, Math.Max(lifetime.Ticks / 10, 0)));
+        DateTimeOffset removeAt = token.ExpiresAt - margin;
+        if (removeAt <= _timeProvider.GetUtcNow())
+        {
+            return;
+        }
+
+        ScopeKeys keys = Keys(scope);
+        long expiresMs = token.ExpiresAt.ToUnixTimeMilliseconds();
+        byte[] sealedValue = keys.Seal(token, expiresMs);
+        string fingerprint = keys.Fingerprint(token.AccessToken);
+        long removeAtMs = removeAt.ToUnixTimeMilliseconds();
+        await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey], [expiresMs, sealedValue, fingerprint, removeAtMs]), keys, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask RemoveIfHoldsAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
+    {
+        if (token is null)
+        {
+            throw new ArgumentNullException(nameof(token));
+        }
+
+        ScopeKeys keys = Keys(scope);
+        string fingerprint = keys.Fingerprint(token.AccessToken);
+        await RunAsync("remove", (db, k) => db.ScriptEvaluateAsync(RemoveIfHoldsScript, [k.TokenKey], [fingerprint]), keys, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Closes the connection if the cache opened it (not one from <see cref="M3terRedisTokenCacheOptions.ConnectionMultiplexerFactory"/>).</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <summary>Closes the connection if the cache opened it (not one from <see cref="M3terRedisTokenCacheOptions.ConnectionMultiplexerFactory"/>).</summary>
+    /// <returns>A task that completes when the connection is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Task<IConnectionMultiplexer>? connection;
+        lock (_gate)
+        {
+            connection = _connection;
+        }
+
+        if (_ownsConnection && connection is { IsCompletedSuccessfully: true })
+        {
+            await connection.Result.DisposeAsync().ConfigureAwait(false);
+        }
+        else if (_ownsConnection && connection is not null)
+        {
+            // Still connecting: close it when it is done.
+            _ = connection.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private ScopeKeys Keys(SharedTokenScope scope)
+    {
+        if (scope is null)
+        {
+            throw new ArgumentNullException(nameof(scope));
+        }
+
+        return _keys.GetValue(scope, s => new ScopeKeys(s, _options.KeyPrefix));
+    }
+
+    /// <summary>
+    /// One Redis call, bounded by the operation timeout and guarded by the circuit breaker: null when the breaker is
+    /// open, the connection is not ready, or the call fails or times out (which opens the breaker).
+    /// </summary>
+    private async Task<RedisResult?> RunAsync(string operation, Func<IDatabase, ScopeKeys, Task<RedisResult>> call, ScopeKeys keys, CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _disposed) != 0 || IsOpen())
+        {
+            return null;
+        }
+
+        try
+        {
+            Task<IConnectionMultiplexer> connecting = Connection();
+            if (!connecting.IsCompleted && !await WaitForConnectionAsync(connecting, cancellationToken).ConfigureAwait(false))
+            {
+                return null; // still opening: a miss, without waiting (only the first call waits, and only ConnectTimeout)
+            }
+
+            IConnectionMultiplexer connection = await connecting.ConfigureAwait(false);
+            RedisResult result = await call(connection.GetDatabase(), keys).WaitAsync(_options.OperationTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            Close();
+            return result;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+#pragma warning disable CA1031 // Redis trouble of any kind (a factory that throws included) is a miss, never the caller's failure.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Trip(operation, ex);
+            return null;
+        }
+    }
+
+    /// <summary>The call that finds the connection opening waits up to ConnectTimeout for it; later ones do not wait.</summary>
+    private async Task<bool> WaitForConnectionAsync(Task<IConnectionMultiplexer> connecting, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _connectWaited, 1) != 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            await connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false; // not a Redis failure yet: the connection keeps opening in the background
+        }
+    }
+
+    private Task<IConnectionMultiplexer> Connection()
+    {
+        lock (_gate)
+        {
+            if (_connection is { IsFaulted: false, IsCanceled: false } connection)
+            {
+                return connection;
+            }
+
+            // First use, or the last attempt failed (the breaker has let us try again): connect now, in the background.
+            Volatile.Write(ref _connectWaited, 0);
+            _ownsConnection = _options.ConnectionMultiplexerFactory is null;
+            _connection = _options.ConnectionMultiplexerFactory is { } factory ? factory() : ConnectAsync(_options.Configuration!);
+            _connection.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return _connection;
+        }
+    }
+
+    private static async Task<IConnectionMultiplexer> ConnectAsync(string configuration)
+    {
+        ConfigurationOptions options = ConfigurationOptions.Parse(configuration);
+
+        // Never block on a missing Redis: connect in the background, fail commands at once while disconnected (the
+        // default backlog would queue them), and keep trying to reconnect every second.
+        options.AbortOnConnectFail = false;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        options.ReconnectRetryPolicy = new LinearRetry(1000);
+        return await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
+    }
+
+    private bool IsOpen()
+    {
+        long now = _timeProvider.GetUtcNow().UtcTicks;
+        return now < Volatile.Read(ref _openUntilTicks);
+    }
+
+    private void Trip(string operation, Exception ex)
+    {
+        string reason = operation + ": " + Describe(ex);
+        bool wasClosed;
+        lock (_gate)
+        {
+            long now = _timeProvider.GetUtcNow().UtcTicks;
+            wasClosed = _openReason is null;
+            _openReason = reason;
+            Volatile.Write(ref _openUntilTicks, now + _options.BreakDuration.Ticks);
+        }
+
+        M3terRedisTokenCacheDiagnostics.RecordError(ex is TimeoutException or OperationCanceledException ? "timeout" : ex.GetType().Name);
+        if (wasClosed)
+        {
+            Log.Unavailable(_logger, reason, _options.BreakDuration);
+        }
+    }
+
+    private void Close()
+    {
+        if (Volatile.Read(ref _openReason) is null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_openReason is null)
+            {
+                return;
+            }
+
+            _openReason = null;
+            Volatile.Write(ref _openUntilTicks, 0);
+        }
+
+        Log.Recovered(_logger);
+    }
+
+    /// <summary>Says what went wrong without the configuration string or any value (StackExchange.Redis messages can quote endpoints and commands).</summary>
+    private static string Describe(Exception ex) => ex switch
+    {
+        TimeoutException or OperationCanceledException => "no answer within the operation timeout",
+        RedisConnectionException connection => "connection failure (" + connection.FailureType + ")",
+        RedisServerException => "Redis refused the command",
+        _ => ex.GetType().Name,
+    };
+}

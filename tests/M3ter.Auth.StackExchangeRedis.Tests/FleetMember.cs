@@ -1,0 +1,52 @@
+using System;
+using System.Net.Http;
+using System.Threading.Tasks;
+using M3ter.Auth.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace M3ter.Auth.StackExchangeRedis.Tests;
+
+/// <summary>One process of a fleet, in-process: its own container, token client, HTTP pipeline and Redis connection.</summary>
+internal sealed class FleetMember : IAsyncDisposable
+{
+    private FleetMember(ServiceProvider services)
+    {
+        Services = services;
+        Api = services.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter");
+        Tokens = services.GetRequiredService<ITokenProvider>();
+    }
+
+    public ServiceProvider Services { get; }
+
+    public HttpClient Api { get; }
+
+    public ITokenProvider Tokens { get; }
+
+    public M3terRedisTokenCache? Cache => Services.GetService<ISharedTokenCache>() as M3terRedisTokenCache;
+
+    public static FleetMember Create(M3terEmulator m3ter, string? redis, Action<M3terRedisTokenCacheOptions>? cache = null)
+    {
+        var services = new ServiceCollection();
+        services.AddM3terAuth(o =>
+        {
+            m3ter.Configure(o);
+            o.RetryDelay = TimeSpan.FromMilliseconds(20);
+        });
+        if (redis is not null)
+        {
+            services.AddM3terAuthRedisTokenCache(o =>
+            {
+                o.Configuration = redis;
+                cache?.Invoke(o);
+            });
+        }
+
+        services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
+        return new FleetMember(services.BuildServiceProvider());
+    }
+
+    public Task<HttpResponseMessage> CallAsync(M3terEmulator m3ter) =>
+        Api.GetAsync(new Uri($"organizations/{m3ter.OrganizationId}/products", UriKind.Relative));
+
+    public ValueTask DisposeAsync() => Services.DisposeAsync();
+}

@@ -1,0 +1,40 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using M3ter.Auth;
+using Microsoft.Extensions.DependencyInjection;
+
+// dotnet M3ter.Auth.FleetProbe.dll <base address> <access key id> <api secret> <redis configuration | none>
+// Prints "ready" once its container is built, waits for a line on standard input (so a fleet starts together), gets
+// one token and prints "token <fingerprint> <milliseconds to the first token>". Never prints the token itself.
+if (args.Length != 4)
+{
+    Console.Error.WriteLine("usage: M3ter.Auth.FleetProbe <base address> <access key id> <api secret> <redis configuration | none>");
+    return 2;
+}
+
+var services = new ServiceCollection();
+services.AddM3terAuth(o =>
+{
+    o.BaseAddress = new Uri(args[0]);
+    o.AccessKeyId = args[1];
+    o.ApiSecret = args[2];
+});
+if (args[3] != "none")
+{
+    services.AddM3terAuthRedisTokenCache(o => o.Configuration = args[3]);
+}
+
+await using ServiceProvider provider = services.BuildServiceProvider();
+ITokenProvider tokens = provider.GetRequiredService<ITokenProvider>();
+Console.WriteLine("ready");
+Console.In.ReadLine();
+
+var clock = Stopwatch.StartNew();
+M3terToken token = await tokens.GetTokenAsync();
+double elapsed = clock.Elapsed.TotalMilliseconds;
+string fingerprint = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token.AccessToken)))[..16];
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"token {fingerprint} {elapsed:F1}"));
+return 0;

@@ -1,4 +1,4 @@
 using System;
 using QuickStart;
 
-return await QuickStartApp.RunAsync(Console.Out);
+return await QuickStartApp.RunAsync(Console.Out, args);

@@ -53,7 +53,11 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     private readonly object _gate = new();
     private Task<IConnectionMultiplexer>? _connection;
     private bool _ownsConnection;
+    private const int ConnectNotWaited = 0;
+    private const int ConnectWaiting = 1;
+    private const int ConnectTimedOut = 2;
     private int _connectWaited;
+    private bool _answered;
     private long _openUntilTicks;
     private string? _openReason;
     private int _disposed;
@@ -240,11 +244,15 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             Task<IConnectionMultiplexer> connecting = Connection();
             if (!connecting.IsCompleted && !await WaitForConnectionAsync(connecting, cancellationToken).ConfigureAwait(false))
             {
-                return null; // still opening: a miss, without waiting (only the first call waits, and only ConnectTimeout)
+                return null; // still opening: a miss (only the first call waits, and only ConnectTimeout)
             }
 
+            // Until Redis has answered once, a call may take ConnectTimeout: a new process's first commands pay for
+            // warming up (on a busy machine, more than OperationTimeout) and must not trip the breaker for it.
             IConnectionMultiplexer connection = await connecting.ConfigureAwait(false);
-            RedisResult result = await call(connection.GetDatabase(), keys).WaitAsync(_options.OperationTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            TimeSpan timeout = Volatile.Read(ref _answered) ? _options.OperationTimeout : _options.ConnectTimeout;
+            RedisResult result = await call(connection.GetDatabase(), keys).WaitAsync(timeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _answered, true);
             Close();
             return result;
         }
@@ -261,12 +269,18 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         }
     }
 
-    /// <summary>The call that finds the connection opening waits up to ConnectTimeout for it; later ones do not wait.</summary>
+    /// <summary>
+    /// The call that finds the connection opening waits up to ConnectTimeout for it; calls meanwhile are misses. If it
+    /// is not open by then, Redis counts as unavailable (the breaker opens), and stays so while it is still opening.
+    /// </summary>
     private async Task<bool> WaitForConnectionAsync(Task<IConnectionMultiplexer> connecting, CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _connectWaited, 1) != 0)
+        switch (Interlocked.CompareExchange(ref _connectWaited, ConnectWaiting, ConnectNotWaited))
         {
-            return false;
+            case ConnectWaiting:
+                return false; // the first caller is waiting for it: a miss, not a failure
+            case ConnectTimedOut:
+                throw new TimeoutException("Redis is still not connected");
         }
 
         try
@@ -276,7 +290,8 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         }
         catch (TimeoutException)
         {
-            return false; // not a Redis failure yet: the connection keeps opening in the background
+            Volatile.Write(ref _connectWaited, ConnectTimedOut);
+            throw; // unavailable: the breaker opens; the connection keeps opening in the background
         }
     }
 
@@ -290,7 +305,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             }
 
             // First use, or the last attempt failed (the breaker has let us try again): connect now, in the background.
-            Volatile.Write(ref _connectWaited, 0);
+            Volatile.Write(ref _connectWaited, ConnectNotWaited);
             _ownsConnection = _options.ConnectionMultiplexerFactory is null;
             _connection = _options.ConnectionMultiplexerFactory is { } factory ? factory() : ConnectAsync(_options.Configuration!);
             _connection.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

@@ -29,11 +29,13 @@ public sealed class M3terRedisTokenCacheOptions
     /// <value>Defaults to 250 milliseconds; at most 10 seconds.</value>
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>Gets or sets how long the first call waits for the connection to Redis to open.</summary>
+    /// <summary>Gets or sets how long the first call waits for the connection to Redis to open, and how long calls may take until Redis has answered once.</summary>
     /// <value>
-    /// Defaults to 1 second; at most 30 seconds. Only the call that starts the connection waits (a new process's first
-    /// token request); calls that come while it is still opening are misses at once. If Redis is not running, a
-    /// process's first token is therefore at most this much later than without the cache.
+    /// Defaults to 1 second; at most 30 seconds. Only the call that starts the connection waits for it (a new
+    /// process's first token request); calls that come while it is still opening are misses at once. If Redis is not
+    /// running, a process's first token is therefore at most this much later than without the cache. Until Redis has
+    /// answered once, a call may take this long instead of <see cref="OperationTimeout"/>: a new process's first commands
+    /// pay for warming up.
     /// </value>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -6,6 +6,7 @@ using System.Net.Http;
 using System.Text;
 using System.Threading.Tasks;
 using M3ter.Auth.Testing;
+using M3ter.Auth.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace M3ter.Auth.IntegrationTests;
@@ -191,4 +192,57 @@ public sealed class ShortLivedTokenTests : EmulatorTestBase
         Assert.True(calls > 50);
         Assert.DoesNotContain(M3ter.Requests, r => r.StatusCode == 403);
     }
+}
+
+/// <summary>The QuickStart against "real" m3ter (the emulator behind the M3TER_* variables): it reads, and writes billing data only when asked.</summary>
+[Collection(QuickStartEnvironmentCollection.Name)]
+public sealed class QuickStartAgainstRealM3terTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task QuickStart_AgainstRealM3ter_SubmitsMeasurementsOnlyWithIngest(bool ingest)
+    {
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        using var env = new EnvironmentVariables(new()
+        {
+            ["M3TER_API_KEY"] = m3ter.AccessKeyId,
+            ["M3TER_API_SECRET"] = m3ter.ApiSecret,
+            ["M3TER_ORG_ID"] = m3ter.OrganizationId,
+            ["M3TER_BASE_URL"] = m3ter.BaseAddress.ToString(),
+        });
+        var output = new StringWriter();
+
+        int exitCode = await QuickStart.QuickStartApp.RunAsync(output, ingest ? new[] { "--ingest" } : Array.Empty<string>());
+
+        string text = output.ToString();
+        Assert.True(exitCode == 0, text);
+        Assert.Contains("target:  real m3ter", text, StringComparison.Ordinal);
+        Assert.Equal(ingest ? 1 : 0, m3ter.Requests.Count(r => r.Kind == M3terRequestKind.Ingest));
+        Assert.Equal(2, m3ter.Requests.Count(r => r.Kind == M3terRequestKind.Config));
+        if (!ingest)
+        {
+            Assert.Contains("skipped: against real m3ter the quickstart only reads; pass --ingest", text, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(m3ter.ApiSecret, text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task QuickStart_UnknownArgument_PrintsUsage()
+    {
+        var output = new StringWriter();
+
+        int exitCode = await QuickStart.QuickStartApp.RunAsync(output, new[] { "--bogus" });
+
+        Assert.Equal(64, exitCode);
+        Assert.Contains("usage: dotnet run --project samples/QuickStart", output.ToString(), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Tests that set process-wide M3TER_* variables run alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class QuickStartEnvironmentCollection
+{
+    public const string Name = "M3TER_* environment variables";
 }

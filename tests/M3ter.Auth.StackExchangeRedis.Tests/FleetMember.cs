@@ -3,6 +3,7 @@ using System.Net.Http;
 using System.Threading.Tasks;
 using M3ter.Auth.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace M3ter.Auth.StackExchangeRedis.Tests;
 
@@ -24,9 +25,14 @@ internal sealed class FleetMember : IAsyncDisposable
 
     public M3terRedisTokenCache? Cache => Services.GetService<ISharedTokenCache>() as M3terRedisTokenCache;
 
-    public static FleetMember Create(M3terEmulator m3ter, string? redis, Action<M3terRedisTokenCacheOptions>? cache = null)
+    public static FleetMember Create(M3terEmulator m3ter, string? redis, Action<M3terRedisTokenCacheOptions>? cache = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         var services = new ServiceCollection();
+        if (logs is not null)
+        {
+            services.AddLogging(b => b.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Trace).AddProvider(logs));
+        }
+
         services.AddM3terAuth(o =>
         {
             m3ter.Configure(o);

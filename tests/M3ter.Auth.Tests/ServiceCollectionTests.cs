@@ -449,29 +449,6 @@ public sealed class ServiceCollectionTests
     }
 }
 
-/// <summary>Sets environment variables for one test and restores them after.</summary>
-internal sealed class EnvironmentVariables : IDisposable
-{
-    private readonly Dictionary<string, string?> _previous = new();
-
-    public EnvironmentVariables(Dictionary<string, string?> values)
-    {
-        foreach (var (name, value) in values)
-        {
-            _previous[name] = Environment.GetEnvironmentVariable(name);
-            Environment.SetEnvironmentVariable(name, value);
-        }
-    }
-
-    public void Dispose()
-    {
-        foreach (var (name, value) in _previous)
-        {
-            Environment.SetEnvironmentVariable(name, value);
-        }
-    }
-}
-
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class EnvironmentCollection
 {

@@ -17,7 +17,10 @@ public class HandlerBenchmarks
     private HttpClient _noAuth = null!;
     private HttpClient _constant = null!;
     private HttpClient _m3ter = null!;
+    private HttpClient _m3terShared = null!;
     private TokenProvider _provider = null!;
+    private TokenProvider _sharedProvider = null!;
+    private M3ter.Auth.StackExchangeRedis.M3terRedisTokenCache _redis = null!;
 
     [GlobalSetup]
     public async Task Setup()
@@ -30,6 +33,13 @@ public class HandlerBenchmarks
         _noAuth = new HttpClient(new CachedOkHandler());
         _constant = new HttpClient(new ConstantHeaderHandler { InnerHandler = new CachedOkHandler() });
         _m3ter = new HttpClient(new M3terAuthHandler(_provider, options, timeProvider: time) { InnerHandler = new CachedOkHandler() });
+
+        // The same with the Redis token cache registered: the warm path must not touch it (here it points at a port
+        // nothing listens on, so any Redis call would show as a timeout, not as a fast round trip).
+        _redis = new M3ter.Auth.StackExchangeRedis.M3terRedisTokenCache(new M3ter.Auth.StackExchangeRedis.M3terRedisTokenCacheOptions { Configuration = "127.0.0.1:1", ConnectTimeout = TimeSpan.FromMilliseconds(100) });
+        _sharedProvider = new TokenProvider(new BenchTokenClient(time, TimeSpan.FromHours(5)), options, time, logger: null, sharedCache: _redis);
+        await _sharedProvider.GetTokenAsync();
+        _m3terShared = new HttpClient(new M3terAuthHandler(_sharedProvider, options, timeProvider: time) { InnerHandler = new CachedOkHandler() });
     }
 
     [GlobalCleanup]
@@ -39,6 +49,9 @@ public class HandlerBenchmarks
         _constant.Dispose();
         _m3ter.Dispose();
         _provider.Dispose();
+        _m3terShared.Dispose();
+        _sharedProvider.Dispose();
+        _redis.Dispose();
     }
 
     [Benchmark(Description = "no auth handler (floor)")]
@@ -49,4 +62,7 @@ public class HandlerBenchmarks
 
     [Benchmark(Description = "M3terAuthHandler, warm cache")]
     public Task<HttpResponseMessage> M3terAuthHandlerWarm() => _m3ter.SendAsync(new HttpRequestMessage(HttpMethod.Get, Url));
+
+    [Benchmark(Description = "M3terAuthHandler, warm cache, Redis token cache registered")]
+    public Task<HttpResponseMessage> M3terAuthHandlerWarmWithRedis() => _m3terShared.SendAsync(new HttpRequestMessage(HttpMethod.Get, Url));
 }

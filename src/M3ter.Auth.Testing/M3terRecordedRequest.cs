@@ -1,14 +1,19 @@
 using System;
 using System.Collections.Generic;
+using System.Globalization;
+using System.Threading;
 
 namespace M3ter.Auth.Testing;
 
 /// <summary>A request the <see cref="M3terEmulator"/> received, and how it answered.</summary>
 public sealed class M3terRecordedRequest
 {
-    internal M3terRecordedRequest(M3terRequestKind kind, string method, string path, IReadOnlyDictionary<string, string> headers, byte[] body, DateTimeOffset receivedAt)
+    private int _statusCode = -1;
+
+    internal M3terRecordedRequest(M3terRequestKind kind, string host, string method, string path, IReadOnlyDictionary<string, string> headers, byte[] body, DateTimeOffset receivedAt)
     {
         Kind = kind;
+        Host = host;
         Method = method;
         Path = path;
         Headers = headers;
@@ -16,8 +21,11 @@ public sealed class M3terRecordedRequest
         ReceivedAt = receivedAt;
     }
 
-    /// <summary>Gets which API the request went to.</summary>
+    /// <summary>Gets which API the request went to (<see cref="M3terRequestKind.Other"/> for a path that is not one, or the wrong host).</summary>
     public M3terRequestKind Kind { get; }
+
+    /// <summary>Gets which of the emulator's hosts received it: <c>api</c> or <c>ingest</c>.</summary>
+    public string Host { get; }
 
     /// <summary>Gets the HTTP method.</summary>
     public string Method { get; }
@@ -28,14 +36,21 @@ public sealed class M3terRecordedRequest
     /// <summary>Gets the request headers (names case-insensitive; repeated headers joined with commas).</summary>
     public IReadOnlyDictionary<string, string> Headers { get; }
 
-    /// <summary>Gets the request body.</summary>
+    /// <summary>Gets the request body (for a body over the payload limit, its first bytes only).</summary>
     public byte[] Body { get; }
 
     /// <summary>Gets when the emulator received the request.</summary>
     public DateTimeOffset ReceivedAt { get; }
 
-    /// <summary>Gets the status code the emulator answered with (0 when it dropped the connection).</summary>
-    public int StatusCode { get; internal set; }
+    /// <summary>Gets the status code the emulator answered with: null while it is still being answered, 0 when the emulator dropped the connection.</summary>
+    public int? StatusCode
+    {
+        get
+        {
+            int status = Volatile.Read(ref _statusCode);
+            return status < 0 ? null : status;
+        }
+    }
 
     /// <summary>Gets the <c>Authorization</c> header, or null.</summary>
     public string? Authorization => Headers.TryGetValue("Authorization", out string? value) ? value : null;
@@ -47,6 +62,8 @@ public sealed class M3terRecordedRequest
     /// <summary>Gets the body as UTF-8 text.</summary>
     public string BodyText => System.Text.Encoding.UTF8.GetString(Body);
 
+    internal void Answered(int statusCode) => Volatile.Write(ref _statusCode, statusCode);
+
     /// <inheritdoc />
-    public override string ToString() => $"{Method} {Path} -> {StatusCode}";
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Method} {Host} {Path} -> {(StatusCode is int status ? status.ToString(CultureInfo.InvariantCulture) : "(in flight)")}");
 }

@@ -33,7 +33,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
     internal static readonly TimeSpan PermanentRejectionCooldown = TimeSpan.FromMinutes(1);
 
     private readonly ITokenProvider _tokenProvider;
-    private readonly HostScope? _fixedScope;
+    private readonly AuthRoute? _fixedRoute;
     private readonly M3terAuthRegistration? _registration;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -48,7 +48,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
     public M3terAuthHandler(ITokenProvider tokenProvider, M3terAuthOptions options, ILogger<M3terAuthHandler>? logger = null, TimeProvider? timeProvider = null)
         : this(tokenProvider, logger, timeProvider)
     {
-        _fixedScope = new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options)));
+        _fixedRoute = new AuthRoute(new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options))), tokenProvider);
     }
 
     /// <summary>For <c>AddM3terAuthHandler</c>: the hosts follow the registration's current options.</summary>
@@ -65,19 +65,11 @@ public sealed class M3terAuthHandler : DelegatingHandler
         _timeProvider = timeProvider ?? TimeProvider.System;
     }
 
-    private HostScope Scope => _fixedScope ?? _registration!.Scope;
+    /// <summary>Gets the hosts and the provider for one request, read together (see <see cref="AuthRoute"/>).</summary>
+    private AuthRoute Route => _fixedRoute ?? _registration!.Route;
 
-    /// <summary>The hosts and the provider to use for one request, read together (see <see cref="M3terAuthRegistration.Snapshot"/>).</summary>
-    private (HostScope Scope, ITokenProvider Provider) Current()
-    {
-        if (_registration is null)
-        {
-            return (_fixedScope!, _tokenProvider);
-        }
+    private HostScope Scope => Route.Scope;
 
-        M3terAuthRegistration.Current current = _registration.Snapshot;
-        return (current.Scope, current.Provider);
-    }
 
     /// <inheritdoc />
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
@@ -88,13 +80,16 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         Uri? uri = request.RequestUri;
-        (HostScope scope, ITokenProvider provider) = Current();
-        if (!scope.Matches(uri) || uri is TokenEndpoint)
+        AuthRoute route = Route;
+        if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
             return base.SendAsync(request, cancellationToken);
         }
 
-        ValueTask<M3terToken> pending = provider.GetTokenAsync(cancellationToken);
+        // A direct call when the provider is ours (it always is with AddM3terAuth): no interface dispatch on the hot path.
+        ValueTask<M3terToken> pending = route.Provider is TokenProvider provider
+            ? provider.GetTokenAsync(cancellationToken)
+            : route.Provider.GetTokenAsync(cancellationToken);
         if (pending.IsCompletedSuccessfully && IsReplayable(request.Content))
         {
             // The warm path: a cached token and a body that can be sent twice; no state machine unless m3ter refuses.
@@ -123,14 +118,14 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         Uri? uri = request.RequestUri;
-        (HostScope scope, ITokenProvider provider) = Current();
-        if (!scope.Matches(uri) || uri is TokenEndpoint)
+        AuthRoute route = Route;
+        if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
             return base.Send(request, cancellationToken);
         }
 
         // The synchronous API is synchronous all the way: when a token must be fetched, this thread waits for it.
-        M3terToken token = WaitForToken(AwaitToken(provider.GetTokenAsync(cancellationToken)));
+        M3terToken token = WaitForToken(AwaitToken(route.Provider.GetTokenAsync(cancellationToken)));
         if (!IsReplayable(request.Content))
         {
             LoadIntoBuffer(request.Content!, cancellationToken).GetAwaiter().GetResult();

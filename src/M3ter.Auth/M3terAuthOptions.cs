@@ -22,6 +22,7 @@ public sealed class M3terAuthOptions
     public static readonly Uri DefaultBaseAddress = new("https://api.m3ter.com/");
 
     private Uri _baseAddress = DefaultBaseAddress;
+    private Uri? _ingestBaseAddress;
     private bool _warmUpOnStart;
     private TimeSpan _refreshBeforeExpiry = TimeSpan.FromMinutes(5);
     private TimeSpan _tokenRequestTimeout = TimeSpan.FromSeconds(10);
@@ -83,12 +84,23 @@ public sealed class M3terAuthOptions
         }
     }
 
-    /// <summary>Gets the base address of m3ter's ingest API: <see cref="BaseAddress"/> with <c>api.</c> replaced by <c>ingest.</c>.</summary>
-    /// <value>For example <c>https://ingest.m3ter.com/</c>; the same as <see cref="BaseAddress"/> when its host does not start with <c>api.</c> (an emulator or a proxy).</value>
+    /// <summary>Gets or sets the base address of m3ter's ingest API, which gets the same token as <see cref="BaseAddress"/>.</summary>
+    /// <value>
+    /// By default <see cref="BaseAddress"/> with <c>api.</c> replaced by <c>ingest.</c>, for example
+    /// <c>https://ingest.m3ter.com/</c> (the same as <see cref="BaseAddress"/> when its host does not start with
+    /// <c>api.</c>). Set it where that rule cannot work, as for an emulator on loopback ports. Environment variable
+    /// <c>M3TER_INGEST_URL</c> (M3ter.Auth's own; the official SDKs have none). Set it to null to go back to the
+    /// derived address.
+    /// </value>
     public Uri IngestBaseAddress
     {
         get
         {
+            if (_ingestBaseAddress is Uri explicitAddress)
+            {
+                return explicitAddress;
+            }
+
             Uri api = BaseAddress;
             if (!api.IsAbsoluteUri || !api.Host.StartsWith("api.", StringComparison.OrdinalIgnoreCase))
             {
@@ -97,6 +109,8 @@ public sealed class M3terAuthOptions
 
             return new UriBuilder(api) { Host = "ingest." + api.Host.Substring(4) }.Uri;
         }
+
+        set => _ingestBaseAddress = Set(nameof(IngestBaseAddress), value is null ? null : WithTrailingSlash(value));
     }
 
     /// <summary>Gets or sets how long before a token expires a new one is fetched in the background.</summary>
@@ -194,6 +208,7 @@ public sealed class M3terAuthOptions
         && WarmUpOnStart == other.WarmUpOnStart
         && string.Equals(OrganizationId, other.OrganizationId, StringComparison.Ordinal)
         && BaseAddress == other.BaseAddress
+        && IngestBaseAddress == other.IngestBaseAddress
         && RefreshBeforeExpiry == other.RefreshBeforeExpiry
         && TokenRequestTimeout == other.TokenRequestTimeout
         && MaxRetryAttempts == other.MaxRetryAttempts

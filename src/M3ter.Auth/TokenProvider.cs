@@ -128,6 +128,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     }
 
     /// <inheritdoc />
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public ValueTask<M3terToken> GetTokenAsync(CancellationToken cancellationToken = default)
     {
         // The hot path reads one flag: a timer marks the entry stale when its refresh is due, so a fresh token

@@ -20,7 +20,11 @@ public abstract class EmulatorTestBase : IAsyncLifetime
 
     protected HttpClient Api => Services.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter");
 
-    protected virtual M3terEmulatorOptions EmulatorOptions => new();
+    /// <summary>Gets a client for the emulator's ingest host (measurements go there, as to ingest.m3ter.com).</summary>
+    protected HttpClient Ingest => Services.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter-ingest");
+
+    /// <summary>Gets the emulator's settings; its rate limit is off, since these tests hammer it on purpose.</summary>
+    protected virtual M3terEmulatorOptions EmulatorOptions => new() { RateLimitPerSecond = null };
 
     /// <summary>Gets how many token requests the library sent (the server may see fewer when it never got to one).</summary>
     protected int TokenAttemptsSent => _tokenAttempts.Count;
@@ -39,6 +43,7 @@ public abstract class EmulatorTestBase : IAsyncLifetime
             ConfigureAuth(o);
         });
         services.AddHttpClient("m3ter", c => c.BaseAddress = M3ter.BaseAddress).AddM3terAuthHandler();
+        services.AddHttpClient("m3ter-ingest", c => c.BaseAddress = M3ter.IngestBaseAddress).AddM3terAuthHandler();
         services.AddHttpClient(TokenClient.HttpClientName).AddHttpMessageHandler(() => _tokenAttempts.Fresh());
         Services = services.BuildServiceProvider();
     }

@@ -21,7 +21,7 @@ public sealed class CredentialRotationTests
     [Fact]
     public async Task RotatingTheKeyThroughConfiguration_SwitchesToTheNewKey_WithoutRestartOrFailedCalls()
     {
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, MaxRecordedRequests = 1_000_000 });
         const string newKey = "rotated-key", newSecret = "rotated-secret-0123456789";
         m3ter.AddCredentials(newKey, newSecret); // step 1 in m3ter: generate the new key
         var source = new ReloadableConfigurationSource(Settings(m3ter, m3ter.AccessKeyId, m3ter.ApiSecret));
@@ -85,7 +85,7 @@ public sealed class CredentialRotationTests
     {
         // Two configuration sources (or a vault) update the key before the secret: for 300 ms the configured pair is
         // the new key with the old secret, which m3ter refuses. Both real pairs stay valid at the server throughout.
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, MaxRecordedRequests = 1_000_000 });
         const string newKey = "rotated-key-2", newSecret = "rotated-secret-2-0123456789";
         m3ter.AddCredentials(newKey, newSecret);
         var source = new ReloadableConfigurationSource(Settings(m3ter, m3ter.AccessKeyId, m3ter.ApiSecret));
@@ -180,7 +180,7 @@ public sealed class PreIssuedTokenTests
     [Fact]
     public async Task PreIssuedToken_IsUsedAsIs_WithNoTokenRequest()
     {
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, MaxRecordedRequests = 1_000_000 });
         string token = m3ter.CreatePreIssuedToken(TimeSpan.FromHours(1));
         var logs = new CapturingLoggerProvider();
         var services = new ServiceCollection();
@@ -204,7 +204,7 @@ public sealed class PreIssuedTokenTests
     [Fact]
     public async Task ExpiredPreIssuedJwt_FailsWithAClearError_InsteadOfSilent403s()
     {
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, MaxRecordedRequests = 1_000_000 });
         string token = m3ter.CreatePreIssuedToken(TimeSpan.FromSeconds(-5));
         var logs = new CapturingLoggerProvider();
         var services = new ServiceCollection();

@@ -35,7 +35,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         TaskScheduler.UnobservedTaskException += onUnobserved;
         try
         {
-            await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { TokenLifetime = TokenLifetime, RecordRequests = false });
+            await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, TokenLifetime = TokenLifetime, RecordRequests = false });
             m3ter.TransientTokenFailureRate = 0.05;
             var logs = new CapturingLoggerProvider();
             var services = new ServiceCollection();
@@ -49,6 +49,7 @@ public sealed class SoakTests(ITestOutputHelper output)
                 o.TokenRequestTimeout = TimeSpan.FromSeconds(2);
             });
             services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
+            services.AddHttpClient("m3ter-ingest", c => c.BaseAddress = m3ter.IngestBaseAddress).AddM3terAuthHandler();
             await using ServiceProvider sp = services.BuildServiceProvider();
             var factory = sp.GetRequiredService<IHttpClientFactory>();
 
@@ -58,12 +59,13 @@ public sealed class SoakTests(ITestOutputHelper output)
             Task[] workers = Enumerable.Range(0, Workers).Select(worker => Task.Run(async () =>
             {
                 HttpClient client = factory.CreateClient("m3ter");
+                HttpClient ingest = factory.CreateClient("m3ter-ingest");
                 for (long i = 0; clock.Elapsed < Duration; i++)
                 {
                     try
                     {
                         using HttpResponseMessage response = i % 3 == 0
-                            ? await client.PostAsync(new Uri($"organizations/{m3ter.OrganizationId}/measurements", UriKind.Relative), Measurement(worker, i))
+                            ? await ingest.PostAsync(new Uri($"organizations/{m3ter.OrganizationId}/measurements", UriKind.Relative), Measurement(worker, i))
                             : await client.GetAsync(new Uri($"organizations/{m3ter.OrganizationId}/products", UriKind.Relative));
                         Interlocked.Increment(ref calls);
                         if (!response.IsSuccessStatusCode)

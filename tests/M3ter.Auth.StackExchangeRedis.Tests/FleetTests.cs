@@ -96,8 +96,8 @@ public sealed class FleetTests(ITestOutputHelper output)
     public async Task ColdFleet_TwentyProcessesStartingTogether_MakeAtMostTwoTokenRequests()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator shared = await M3terEmulator.StartAsync();
-        await using M3terEmulator alone = await M3terEmulator.StartAsync();
+        await using M3terEmulator shared = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
+        await using M3terEmulator alone = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
 
         (double[] withCache, int tokens) = await ColdStartProcessesAsync(shared, redis.Configuration);
         (double[] without, _) = await ColdStartProcessesAsync(alone, "none");
@@ -114,7 +114,7 @@ public sealed class FleetTests(ITestOutputHelper output)
     public async Task AllTokensRevokedMidRun_TheFleetRecoversWithAtMostTwoTokenRequests_AndNoFailedCall()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RecordRequests = false });
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, RecordRequests = false });
         FleetMember[] fleet = Enumerable.Range(0, 20).Select(_ => FleetMember.Create(m3ter, redis.Configuration)).ToArray();
         try
         {
@@ -168,7 +168,7 @@ public sealed class FleetTests(ITestOutputHelper output)
     public async Task RedisNotRunningAtStart_TheFirstTokenComesFromTheEndpoint_AtMostTheConnectTimeoutLater()
     {
         int nothingThere = RedisServer.FreePort();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
         await using FleetMember member = FleetMember.Create(m3ter, $"127.0.0.1:{nothingThere}", o => o.ConnectTimeout = TimeSpan.FromMilliseconds(500));
         await using FleetMember control = FleetMember.Create(m3ter, redis: null);
         await control.Tokens.GetTokenAsync(); // the endpoint and the HTTP stack warmed up, so only the cache's cost is left
@@ -230,7 +230,7 @@ public sealed class FleetTests(ITestOutputHelper output)
     public async Task RedisKilledWhileEightWorkersCall_NoCallFails()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { TokenLifetime = TimeSpan.FromSeconds(3), RecordRequests = false });
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, TokenLifetime = TimeSpan.FromSeconds(3), RecordRequests = false });
         FleetMember[] fleet = Enumerable.Range(0, 8).Select(_ => FleetMember.Create(m3ter, redis.Configuration)).ToArray();
         try
         {
@@ -258,7 +258,7 @@ public sealed class FleetTests(ITestOutputHelper output)
     public async Task RedisPausedForThreeSeconds_NoCallFails_AndNoCallWaitsLongerThanTheTimeoutPlusTheLeaseWait()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { TokenLifetime = TimeSpan.FromSeconds(3), RecordRequests = false });
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, TokenLifetime = TimeSpan.FromSeconds(3), RecordRequests = false });
         FleetMember[] fleet = Enumerable.Range(0, 8).Select(_ => FleetMember.Create(m3ter, redis.Configuration)).ToArray();
         try
         {
@@ -288,7 +288,7 @@ public sealed class FleetTests(ITestOutputHelper output)
     public async Task RedisRestarted_TheSharedCacheIsUsedAgainWithinAMinute()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
         await using FleetMember member = FleetMember.Create(m3ter, redis.Configuration, o => o.BreakDuration = TimeSpan.FromSeconds(5));
         await member.Tokens.GetTokenAsync();
 

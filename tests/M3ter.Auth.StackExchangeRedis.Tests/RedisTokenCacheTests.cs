@@ -258,7 +258,7 @@ public sealed class RedisTokenCacheTests
     public async Task Registration_AppliesToDefaultAndNamedRegistrations()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
         var services = new ServiceCollection();
         services.AddM3terAuth(m3ter.Configure);
         services.AddM3terAuth("other", m3ter.Configure);
@@ -276,7 +276,7 @@ public sealed class RedisTokenCacheTests
     public async Task PreIssuedToken_NeverGoesToRedis()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
         string preIssued = m3ter.CreatePreIssuedToken(TimeSpan.FromHours(1));
         var services = new ServiceCollection();
         services.AddM3terAuth(o => { o.BaseAddress = m3ter.BaseAddress; o.AccessToken = preIssued; });
@@ -297,7 +297,7 @@ public sealed class RedisTokenCacheTests
     public async Task WarmPath_SendsNoCommandToRedis()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
         var services = new ServiceCollection();
         services.AddM3terAuth(m3ter.Configure);
         services.AddM3terAuthRedisTokenCache(o => o.Configuration = redis.Configuration);
@@ -331,7 +331,7 @@ public sealed class RedisTokenCacheTests
     public async Task DeadRedis_CostsOneTimeoutPerBreakerPeriod_AndTheHealthCheckSaysDegraded()
     {
         int deadPort = RedisServer.FreePort(); // nothing listens there
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);

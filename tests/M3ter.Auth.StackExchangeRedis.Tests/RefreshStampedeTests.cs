@@ -18,7 +18,7 @@ public sealed class RefreshStampedeTests(ITestOutputHelper output)
     public async Task TwentyProcesses_RefreshingTogether_MakeAtMostTwoTokenRequestsPerCycle_WithNoFailedCall()
     {
         await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { TokenLifetime = Lifetime });
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, MaxRecordedRequests = 1_000_000, TokenLifetime = Lifetime });
         FleetMember[] fleet = Enumerable.Range(0, 20).Select(_ => FleetMember.Create(m3ter, redis.Configuration)).ToArray();
         try
         {

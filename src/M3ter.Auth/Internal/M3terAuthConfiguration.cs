@@ -19,6 +19,7 @@ internal static class M3terAuthConfiguration
         [nameof(M3terAuthOptions.ApiSecret)] = "M3TER_API_SECRET",
         [nameof(M3terAuthOptions.OrganizationId)] = "M3TER_ORG_ID",
         [nameof(M3terAuthOptions.BaseAddress)] = "M3TER_BASE_URL",
+        [nameof(M3terAuthOptions.IngestBaseAddress)] = "M3TER_INGEST_URL",
         [nameof(M3terAuthOptions.AccessToken)] = "M3TER_API_TOKEN",
     };
 
@@ -50,17 +51,8 @@ internal static class M3terAuthConfiguration
             }
         }
 
-        if (Value(read, nameof(M3terAuthOptions.BaseAddress)) is string address)
-        {
-            if (Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
-            {
-                options.BaseAddress = uri;
-            }
-            else
-            {
-                Error(options, nameof(M3terAuthOptions.BaseAddress), $"{describe(nameof(M3terAuthOptions.BaseAddress))} must be an absolute http(s) URI such as https://api.m3ter.com/, but it is '{address}'.");
-            }
-        }
+        SetAddress(options, read, describe, nameof(M3terAuthOptions.BaseAddress), "https://api.m3ter.com/", v => options.BaseAddress = v);
+        SetAddress(options, read, describe, nameof(M3terAuthOptions.IngestBaseAddress), "https://ingest.m3ter.com/", v => options.IngestBaseAddress = v);
 
         SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.RefreshBeforeExpiry), v => options.RefreshBeforeExpiry = v);
         SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.TokenRequestTimeout), v => options.TokenRequestTimeout = v);
@@ -88,6 +80,23 @@ internal static class M3terAuthConfiguration
         if (Value(read, key) is string value)
         {
             set(value);
+        }
+    }
+
+    private static void SetAddress(M3terAuthOptions options, Func<string, string?> read, Func<string, string> describe, string key, string example, Action<Uri> set)
+    {
+        if (Value(read, key) is not string address)
+        {
+            return;
+        }
+
+        if (Uri.TryCreate(address, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+        {
+            set(uri);
+        }
+        else
+        {
+            Error(options, key, $"{describe(key)} must be an absolute http(s) URI such as {example}, but it is '{address}'.");
         }
     }
 

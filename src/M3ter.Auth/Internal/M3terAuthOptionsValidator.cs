@@ -51,24 +51,8 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
             errors.Add($"{prefix}:ApiSecret is required (the service user's API secret; environment variable M3TER_API_SECRET).");
         }
 
-        Uri baseAddress = options.BaseAddress;
-        if (!baseAddress.IsAbsoluteUri)
-        {
-            errors.Add($"{prefix}:BaseAddress must be an absolute http(s) URI such as https://api.m3ter.com/, but it is '{baseAddress}'.");
-        }
-        else if (baseAddress.Scheme == Uri.UriSchemeHttp && !IsLoopback(baseAddress))
-        {
-            errors.Add($"{prefix}:BaseAddress must use https (plain http is allowed only for loopback addresses, such as the emulator's), but it is '{baseAddress}'.");
-        }
-        else if (baseAddress.Scheme != Uri.UriSchemeHttp && baseAddress.Scheme != Uri.UriSchemeHttps)
-        {
-            errors.Add($"{prefix}:BaseAddress must be an absolute http(s) URI such as https://api.m3ter.com/, but its scheme is '{baseAddress.Scheme}'.");
-        }
-        else if (baseAddress.Query.Length > 0 || baseAddress.Fragment.Length > 0)
-        {
-            // The token endpoint is resolved against the base address: a query or fragment would be dropped silently.
-            errors.Add($"{prefix}:BaseAddress must not have a query string or fragment (the token endpoint is {{BaseAddress}}oauth/token), but it is '{baseAddress}'.");
-        }
+        CheckAddress(errors, prefix + ":BaseAddress", options.BaseAddress, "https://api.m3ter.com/");
+        CheckAddress(errors, prefix + ":IngestBaseAddress", options.IngestBaseAddress, "https://ingest.m3ter.com/");
 
         if (options.RefreshBeforeExpiry < TimeSpan.Zero)
         {
@@ -96,6 +80,27 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         }
 
         return errors;
+    }
+
+    private static void CheckAddress(List<string> errors, string setting, Uri address, string example)
+    {
+        if (!address.IsAbsoluteUri)
+        {
+            errors.Add($"{setting} must be an absolute http(s) URI such as {example}, but it is '{address}'.");
+        }
+        else if (address.Scheme == Uri.UriSchemeHttp && !IsLoopback(address))
+        {
+            errors.Add($"{setting} must use https (plain http is allowed only for loopback addresses, such as the emulator's), but it is '{address}'.");
+        }
+        else if (address.Scheme != Uri.UriSchemeHttp && address.Scheme != Uri.UriSchemeHttps)
+        {
+            errors.Add($"{setting} must be an absolute http(s) URI such as {example}, but its scheme is '{address.Scheme}'.");
+        }
+        else if (address.Query.Length > 0 || address.Fragment.Length > 0)
+        {
+            // Paths are resolved against the address: a query or fragment would be dropped silently.
+            errors.Add($"{setting} must not have a query string or fragment (the token endpoint is {{BaseAddress}}oauth/token), but it is '{address}'.");
+        }
     }
 
     private static bool IsLoopback(Uri uri) =>

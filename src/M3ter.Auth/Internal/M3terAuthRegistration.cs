@@ -41,7 +41,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     public HostScope Scope => Volatile.Read(ref _current).Scope;
 
     /// <summary>Gets the provider and its hosts as one snapshot, so a reload between reading one and the other cannot pair a token with another server's hosts.</summary>
-    internal Current Snapshot => Volatile.Read(ref _current);
+    internal AuthRoute Route => Volatile.Read(ref _current).Route;
 
     /// <summary>Gets the token provider in use now.</summary>
     internal TokenProvider Provider => Volatile.Read(ref _current).Provider;
@@ -115,10 +115,12 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
         return new Current(provider, new HostScope(provider.Options));
     }
 
-    internal sealed class Current(TokenProvider provider, HostScope scope)
+    private sealed class Current(TokenProvider provider, HostScope scope)
     {
         public TokenProvider Provider { get; } = provider;
 
         public HostScope Scope { get; } = scope;
+
+        public AuthRoute Route { get; } = new(scope, provider);
     }
 }

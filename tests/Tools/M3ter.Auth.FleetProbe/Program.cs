@@ -6,6 +6,18 @@ using System.Text;
 using M3ter.Auth;
 using Microsoft.Extensions.DependencyInjection;
 
+// dotnet M3ter.Auth.FleetProbe.dll emulator
+// Starts an m3ter emulator, prints "ready", and waits a minute: a test sends SIGTERM, which must stop the process (the
+// emulator must not take over the process's signals). Prints "still running" if it was not stopped.
+if (args is ["emulator"])
+{
+    await using M3ter.Auth.Testing.M3terEmulator emulator = await M3ter.Auth.Testing.M3terEmulator.StartAsync();
+    Console.WriteLine("ready");
+    await System.Threading.Tasks.Task.Delay(TimeSpan.FromSeconds(60));
+    Console.WriteLine("still running");
+    return 0;
+}
+
 // dotnet M3ter.Auth.FleetProbe.dll <base address> <access key id> <api secret> <redis configuration | none>
 // Prints "ready" once its container is built, waits for a line on standard input (so a fleet starts together), gets
 // one token and prints "token <fingerprint> <milliseconds to the first token>". Never prints the token itself.

@@ -103,9 +103,11 @@ public static class QuickStartApp
         var config = provider.GetRequiredService<M3terConfigClient>();
         var ingest = provider.GetRequiredService<M3terIngestClient>();
         int calls = 0, failures = 0;
+        TimeSpan? firstCall = null;
         async Task Report(string what, Task<HttpResponseMessage> call)
         {
             using HttpResponseMessage response = await call;
+            firstCall ??= DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime;
             calls++;
             failures += response.IsSuccessStatusCode ? 0 : 1;
             output.WriteLine($"  {what,-48} -> {(int)response.StatusCode} {response.ReasonPhrase}");
@@ -123,6 +125,7 @@ public static class QuickStartApp
         }
 
         output.WriteLine($"  token requests made: {tokenRequests.Count}; API calls made: {calls}; failed: {failures}");
+        output.WriteLine($"  first authenticated call answered {firstCall!.Value.TotalMilliseconds:0} ms after the process started");
         if (emulator is not null)
         {
             output.WriteLine($"  the emulator saw {emulator.TokenRequestCount} token request(s) and {emulator.Requests.Count - emulator.TokenRequestCount} API call(s).");

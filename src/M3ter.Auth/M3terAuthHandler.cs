@@ -303,7 +303,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         Log.ReplayingWithFreshToken(_logger, response.StatusCode, request.Method.Method, request.RequestUri!.Host, request.RequestUri.AbsolutePath);
-        M3terAuthDiagnostics.Replays.Add(1);
+        M3terAuthDiagnostics.Replays.Add(1, new System.Collections.Generic.KeyValuePair<string, object?>("server.address", request.RequestUri.Host));
         response.Dispose();
         return fresh;
     }

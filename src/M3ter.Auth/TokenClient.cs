@@ -102,6 +102,7 @@ public sealed class TokenClient : ITokenClient
     {
         using Activity? activity = M3terAuthDiagnostics.ActivitySource.StartActivity("m3ter.auth.token_request");
         activity?.SetTag("server.address", _tokenEndpoint.Host);
+        long started = Stopwatch.GetTimestamp();
         ResilienceContext context = ResilienceContextPool.Shared.Get(cancellationToken);
         Outcome<TokenAttempt> outcome;
         try
@@ -131,16 +132,37 @@ public sealed class TokenClient : ITokenClient
         if (outcome.Result?.Token is M3terToken token)
         {
             activity?.SetTag("m3ter.auth.outcome", "success");
+            M3terAuthDiagnostics.RecordTokenRequestDuration(started, null, _tokenEndpoint.Host);
             return token;
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            M3terAuthDiagnostics.RecordTokenRequestDuration(started, "cancelled", _tokenEndpoint.Host);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
         M3terAuthException failure = outcome.Result?.Failure ?? DescribeException(outcome.Exception!);
-        activity?.SetStatus(ActivityStatusCode.Error, failure.StatusCode is HttpStatusCode status ? ((int)status).ToString(CultureInfo.InvariantCulture) : failure.InnerException?.GetType().Name);
+        string errorType = ErrorType(failure, outcome.Exception);
+        activity?.SetStatus(ActivityStatusCode.Error, errorType);
         activity?.SetTag("m3ter.auth.outcome", "failure");
+        activity?.SetTag("error.type", errorType);
+        M3terAuthDiagnostics.RecordTokenRequestDuration(started, errorType, _tokenEndpoint.Host);
         Log.TokenRequestFailed(_logger, failure.Message);
         throw failure;
     }
+
+    /// <summary>A low-cardinality name for what went wrong (OpenTelemetry's <c>error.type</c>): the HTTP status, or the kind of failure.</summary>
+    private static string ErrorType(M3terAuthException failure, Exception? exception) =>
+        failure.StatusCode is HttpStatusCode status
+            ? status == HttpStatusCode.OK ? "invalid_response" : ((int)status).ToString(CultureInfo.InvariantCulture)
+            : exception switch
+            {
+                TimeoutRejectedException or OperationCanceledException => "timeout",
+                HttpRequestException or System.IO.IOException => "network_error",
+                null => "unknown",
+                _ => exception.GetType().FullName ?? "unknown",
+            };
 
     private static Func<HttpClient> CaptureClient(HttpClient httpClient)
     {

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
@@ -17,7 +18,7 @@ internal static class M3terAuthDiagnostics
     public static readonly Counter<long> TokenRequests = Meter.CreateCounter<long>(
         "m3ter.auth.token.requests", unit: "{request}", description: "Requests sent to the m3ter token endpoint.");
 
-    /// <summary>Requests replayed after m3ter refused their token with 401/403.</summary>
+    /// <summary>Requests replayed after m3ter refused their token with 401/403, tagged with the host.</summary>
     public static readonly Counter<long> Replays = Meter.CreateCounter<long>(
         "m3ter.auth.replays", unit: "{request}", description: "Requests replayed once with a fresh token after a 401 or 403.");
 
@@ -32,6 +33,64 @@ internal static class M3terAuthDiagnostics
     /// <summary>Times a process found another holding the lease and waited for its token.</summary>
     public static readonly Counter<long> SharedCacheLeaseWaits = Meter.CreateCounter<long>(
         "m3ter.auth.shared_cache.lease_waits", unit: "{wait}", description: "Waits for the token another process was requesting under the shared cache's lease.");
+
+    /// <summary>How long getting a token took (every attempt and the waits between them), in seconds, tagged with the outcome.</summary>
+    public static readonly Histogram<double> TokenRequestDuration = Meter.CreateHistogram<double>(
+        "m3ter.auth.token.request.duration", unit: "s", description: "How long obtaining a token from the token endpoint took, retries included.");
+
+    private static readonly List<WeakReference<M3terAuthRegistration>> Registrations = new();
+
+    /// <summary>The remaining lifetime of each registration's cached token, in seconds (0 without a valid token).</summary>
+    public static readonly ObservableGauge<double> RemainingLifetime = Meter.CreateObservableGauge(
+        "m3ter.auth.token.remaining_lifetime", ObserveRemainingLifetime, unit: "s", description: "Seconds until the cached token expires (0 when there is no valid token), per registration.");
+
+    public static void RecordTokenRequestDuration(long startedTimestamp, string? errorType, string serverAddress)
+    {
+        double seconds = (Stopwatch.GetTimestamp() - startedTimestamp) / (double)Stopwatch.Frequency;
+        if (errorType is null)
+        {
+            TokenRequestDuration.Record(seconds, new KeyValuePair<string, object?>("outcome", "success"), new KeyValuePair<string, object?>("server.address", serverAddress));
+        }
+        else
+        {
+            TokenRequestDuration.Record(seconds, new KeyValuePair<string, object?>("outcome", "failure"), new KeyValuePair<string, object?>("error.type", errorType), new KeyValuePair<string, object?>("server.address", serverAddress));
+        }
+    }
+
+    /// <summary>Makes a registration's token visible to the remaining-lifetime gauge (held weakly, until it is disposed).</summary>
+    public static void Track(M3terAuthRegistration registration)
+    {
+        lock (Registrations)
+        {
+            Registrations.Add(new WeakReference<M3terAuthRegistration>(registration));
+        }
+    }
+
+    public static void Untrack(M3terAuthRegistration registration)
+    {
+        lock (Registrations)
+        {
+            Registrations.RemoveAll(r => !r.TryGetTarget(out M3terAuthRegistration? live) || ReferenceEquals(live, registration));
+        }
+    }
+
+    private static IEnumerable<Measurement<double>> ObserveRemainingLifetime()
+    {
+        var measurements = new List<Measurement<double>>();
+        lock (Registrations)
+        {
+            Registrations.RemoveAll(r => !r.TryGetTarget(out _));
+            foreach (WeakReference<M3terAuthRegistration> reference in Registrations)
+            {
+                if (reference.TryGetTarget(out M3terAuthRegistration? registration))
+                {
+                    measurements.Add(new Measurement<double>(registration.RemainingLifetime().TotalSeconds, new KeyValuePair<string, object?>("m3ter.auth.registration", registration.DisplayName)));
+                }
+            }
+        }
+
+        return measurements;
+    }
 
     public static void RecordTokenRequest(string outcome, string serverAddress) =>
         TokenRequests.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("server.address", serverAddress));

@@ -35,6 +35,23 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
         _logger = loggerFactory.CreateLogger<TokenProvider>();
         _current = Build(optionsMonitor.Get(name));
         _subscription = optionsMonitor.OnChange(OnOptionsChanged);
+        M3terAuthDiagnostics.Track(this);
+    }
+
+    /// <summary>Gets the registration's name for telemetry and logs: <c>(default)</c> for the default one.</summary>
+    public string DisplayName => _name.Length == 0 ? "(default)" : _name;
+
+    /// <summary>How long the cached token has left (zero without a valid token), for the remaining-lifetime gauge.</summary>
+    public TimeSpan RemainingLifetime()
+    {
+        M3terToken? token = Volatile.Read(ref _current).Provider.ValidToken();
+        if (token is null)
+        {
+            return TimeSpan.Zero;
+        }
+
+        TimeSpan left = token.ExpiresAt - _timeProvider.GetUtcNow();
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
     }
 
     /// <summary>Gets the hosts that get this registration's token.</summary>
@@ -58,6 +75,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
 
     public void Dispose()
     {
+        M3terAuthDiagnostics.Untrack(this);
         _subscription?.Dispose();
         Volatile.Read(ref _current).Provider.Dispose();
     }
@@ -104,7 +122,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
             // The old provider is retired, not disposed: callers already waiting on its request still get their token.
             Volatile.Write(ref _current, next);
             current.Provider.Retire();
-            Log.OptionsChanged(_logger, _name.Length == 0 ? "(default)" : _name, effect);
+            Log.OptionsChanged(_logger, DisplayName, effect);
         }
     }
 

@@ -1,0 +1,4 @@
+using System;
+using IngestWorker;
+
+return await IngestWorkerApp.RunAsync(args, Console.Out);

@@ -56,6 +56,7 @@ public sealed class TokenProviderRobustnessTests
         Task winner = await Task.WhenAny(caller, Task.Delay(TimeSpan.FromSeconds(5)));
 
         Assert.True(winner == caller, "the caller is still waiting 5 s after the token request failed");
+        Assert.IsType<M3terAuthException>(await Record.ExceptionAsync(() => caller)); // observed, and the right failure
     }
 
     private sealed class ThrowingLoggerProvider : ILoggerProvider

@@ -24,50 +24,23 @@ public sealed class CredentialRotationTests
         await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, MaxRecordedRequests = 1_000_000 });
         const string newKey = "rotated-key", newSecret = "rotated-secret-0123456789";
         m3ter.AddCredentials(newKey, newSecret); // step 1 in m3ter: generate the new key
-        var source = new ReloadableConfigurationSource(Settings(m3ter, m3ter.AccessKeyId, m3ter.ApiSecret));
-        var logs = new CapturingLoggerProvider();
-        var services = new ServiceCollection();
-        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build());
-        services.AddM3terAuth();
-        services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
-        await using ServiceProvider sp = services.BuildServiceProvider();
-        HttpClient api = sp.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter");
+        var (source, logs, sp, api) = ConfiguredByReloadableSource(m3ter);
+        await using ServiceProvider services = sp;
 
-        using var stop = new CancellationTokenSource();
-        int failures = 0, calls = 0;
-        Task[] workers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        int requestsBeforeDeactivation = 0;
+        CallLoadResult load = await CallLoad.RunAsync(8, _ => api.GetAsync(new Uri($"organizations/{m3ter.OrganizationId}/products", UriKind.Relative)), async () =>
         {
-            while (!stop.IsCancellationRequested)
-            {
-                try
-                {
-                    using HttpResponseMessage response = await api.GetAsync(new Uri($"organizations/{m3ter.OrganizationId}/products", UriKind.Relative));
-                    Interlocked.Increment(ref calls);
-                    if (!response.IsSuccessStatusCode)
-                    {
-                        Interlocked.Increment(ref failures);
-                    }
-                }
-                catch (Exception)
-                {
-                    Interlocked.Increment(ref failures);
-                }
-            }
-        })).ToArray();
+            await Task.Delay(300);
+            source.Provider.Replace(Settings(m3ter, newKey, newSecret)); // step 2: deploy the new key by configuration
+            await Task.Delay(300);
+            requestsBeforeDeactivation = m3ter.Requests.Count;
+            m3ter.RemoveCredentials(m3ter.AccessKeyId);             // step 3 in m3ter: mark the old key inactive
+            m3ter.RevokeTokensOlderThan(TimeSpan.FromMilliseconds(250)); // and its tokens with it
+            await Task.Delay(300);
+        });
 
-        await Task.Delay(300);
-        source.Provider.Replace(Settings(m3ter, newKey, newSecret)); // step 2: deploy the new key by configuration
-        await Task.Delay(300);
-        int requestsBeforeDeactivation = m3ter.Requests.Count;
-        m3ter.RemoveCredentials(m3ter.AccessKeyId);             // step 3 in m3ter: mark the old key inactive
-        m3ter.RevokeTokensOlderThan(TimeSpan.FromMilliseconds(250)); // and its tokens with it
-        await Task.Delay(300);
-        stop.Cancel();
-        await Task.WhenAll(workers);
-
-        Assert.Equal(0, failures);
-        Assert.True(calls > 50, $"only {calls} calls");
+        Assert.True(load.Failed == 0, load.Describe());
+        Assert.True(load.Calls > 50, $"only {load.Calls} calls");
         string[] tokenRequests = m3ter.Requests.Where(r => r.Kind == M3terRequestKind.Token).Select(r => r.Authorization!).ToArray();
         Assert.Equal(Basic(m3ter.AccessKeyId, m3ter.ApiSecret), tokenRequests[0]);
         Assert.Equal(Basic(newKey, newSecret), tokenRequests[^1]);
@@ -88,51 +61,20 @@ public sealed class CredentialRotationTests
         await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null, MaxRecordedRequests = 1_000_000 });
         const string newKey = "rotated-key-2", newSecret = "rotated-secret-2-0123456789";
         m3ter.AddCredentials(newKey, newSecret);
-        var source = new ReloadableConfigurationSource(Settings(m3ter, m3ter.AccessKeyId, m3ter.ApiSecret));
-        var logs = new CapturingLoggerProvider();
-        var services = new ServiceCollection();
-        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build());
-        services.AddM3terAuth();
-        services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
-        await using ServiceProvider sp = services.BuildServiceProvider();
-        HttpClient api = sp.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter");
+        var (source, logs, sp, api) = ConfiguredByReloadableSource(m3ter);
+        await using ServiceProvider services = sp;
 
-        using var stop = new CancellationTokenSource();
-        int failures = 0, calls = 0;
-        var failed = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        Task[] workers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        CallLoadResult load = await CallLoad.RunAsync(8, _ => api.GetAsync(new Uri($"organizations/{m3ter.OrganizationId}/products", UriKind.Relative)), async () =>
         {
-            while (!stop.IsCancellationRequested)
-            {
-                try
-                {
-                    using HttpResponseMessage response = await api.GetAsync(new Uri($"organizations/{m3ter.OrganizationId}/products", UriKind.Relative));
-                    Interlocked.Increment(ref calls);
-                    if (!response.IsSuccessStatusCode)
-                    {
-                        Interlocked.Increment(ref failures);
-                        failed.Enqueue(((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    }
-                }
-                catch (Exception ex)
-                {
-                    Interlocked.Increment(ref failures);
-                    failed.Enqueue(ex.GetType().Name + ": " + ex.Message);
-                }
-            }
-        })).ToArray();
+            await Task.Delay(300);
+            source.Provider.Replace(Settings(m3ter, newKey, m3ter.ApiSecret)); // the key arrives first…
+            await Task.Delay(300);
+            source.Provider.Replace(Settings(m3ter, newKey, newSecret));       // …the secret 300 ms later
+            await Task.Delay(600);
+        });
 
-        await Task.Delay(300);
-        source.Provider.Replace(Settings(m3ter, newKey, m3ter.ApiSecret)); // the key arrives first…
-        await Task.Delay(300);
-        source.Provider.Replace(Settings(m3ter, newKey, newSecret));       // …the secret 300 ms later
-        await Task.Delay(600);
-        stop.Cancel();
-        await Task.WhenAll(workers);
-
-        Assert.True(failures == 0, $"{failures} of {calls} calls failed: {string.Join("; ", failed.Take(5))}");
-        Assert.True(calls > 50, $"only {calls} calls");
+        Assert.True(load.Failed == 0, load.Describe());
+        Assert.True(load.Calls > 50, $"only {load.Calls} calls");
         M3terRecordedRequest[] tokenRequests = m3ter.Requests.Where(r => r.Kind == M3terRequestKind.Token).ToArray();
         Assert.Equal(Basic(m3ter.AccessKeyId, m3ter.ApiSecret), tokenRequests[0].Authorization);
         int switched = Array.FindIndex(tokenRequests, r => r.Authorization == Basic(newKey, newSecret) && r.StatusCode == 200);
@@ -164,6 +106,20 @@ public sealed class CredentialRotationTests
         {
             Assert.DoesNotContain(token, all, StringComparison.Ordinal);
         }
+    }
+
+    /// <summary>AddM3terAuth() reading a configuration source the test reloads, with every log line captured at Trace.</summary>
+    private static (ReloadableConfigurationSource Source, CapturingLoggerProvider Logs, ServiceProvider Services, HttpClient Api) ConfiguredByReloadableSource(M3terEmulator m3ter)
+    {
+        var source = new ReloadableConfigurationSource(Settings(m3ter, m3ter.AccessKeyId, m3ter.ApiSecret));
+        var logs = new CapturingLoggerProvider();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(logs));
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build());
+        services.AddM3terAuth();
+        services.AddHttpClient("m3ter", c => c.BaseAddress = m3ter.BaseAddress).AddM3terAuthHandler();
+        ServiceProvider sp = services.BuildServiceProvider();
+        return (source, logs, sp, sp.GetRequiredService<IHttpClientFactory>().CreateClient("m3ter"));
     }
 
     private static Dictionary<string, string?> Settings(M3terEmulator m3ter, string key, string secret) => new()

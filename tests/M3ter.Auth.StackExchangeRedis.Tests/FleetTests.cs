@@ -9,6 +9,7 @@ using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.Testing;
+using M3ter.Auth.TestSupport;
 using Xunit.Abstractions;
 
 namespace M3ter.Auth.StackExchangeRedis.Tests;
@@ -122,39 +123,15 @@ public sealed class FleetTests(ITestOutputHelper output)
             int before = m3ter.TokenRequestCount;
             Assert.InRange(before, 1, 2);
 
-            using var stop = new CancellationTokenSource();
-            int calls = 0, failed = 0;
-            var failures = new ConcurrentQueue<string>();
-            Task[] workers = fleet.Select(member => Task.Run(async () =>
+            CallLoadResult load = await CallLoad.RunAsync(fleet.Length, i => fleet[i].CallAsync(m3ter), async () =>
             {
-                while (!stop.IsCancellationRequested)
-                {
-                    try
-                    {
-                        using HttpResponseMessage response = await member.CallAsync(m3ter);
-                        Interlocked.Increment(ref calls);
-                        if (!response.IsSuccessStatusCode)
-                        {
-                            Interlocked.Increment(ref failed);
-                            failures.Enqueue(((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-                        }
-                    }
-                    catch (Exception ex)
-                    {
-                        Interlocked.Increment(ref failed);
-                        failures.Enqueue(ex.GetType().Name + ": " + ex.Message);
-                    }
-                }
-            })).ToArray();
+                await Task.Delay(500);
+                m3ter.RevokeAllTokens();
+                await Task.Delay(1500);
+            });
 
-            await Task.Delay(500);
-            m3ter.RevokeAllTokens();
-            await Task.Delay(1500);
-            stop.Cancel();
-            await Task.WhenAll(workers);
-
-            output.WriteLine($"{calls} calls, {failed} failed; token requests: {before} before the revocation, {m3ter.TokenRequestCount - before} after");
-            Assert.True(failed == 0, string.Join("; ", failures.Take(5)));
+            output.WriteLine($"{load.Calls} calls, {load.Failed} failed; token requests: {before} before the revocation, {m3ter.TokenRequestCount - before} after");
+            Assert.True(load.Failed == 0, load.Describe());
             Assert.InRange(m3ter.TokenRequestCount - before, 1, 2);
             Assert.Equal(0, m3ter.ApiRequestsWithoutTokenCount);
         }
@@ -183,49 +160,6 @@ public sealed class FleetTests(ITestOutputHelper output)
         Assert.Equal(2, m3ter.TokenRequestCount);
     }
 
-    /// <summary>Runs <paramref name="workers"/> callers while <paramref name="during"/> happens; returns failures and the slowest call.</summary>
-    private static async Task<(int Calls, int Failed, TimeSpan Slowest, string[] Failures)> UnderLoadAsync(FleetMember[] fleet, M3terEmulator m3ter, Func<Task> during)
-    {
-        using var stop = new CancellationTokenSource();
-        int calls = 0, failed = 0;
-        long slowestTicks = 0;
-        var failures = new ConcurrentQueue<string>();
-        Task[] workers = fleet.Select(member => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                var clock = Stopwatch.StartNew();
-                try
-                {
-                    using HttpResponseMessage response = await member.CallAsync(m3ter);
-                    Interlocked.Increment(ref calls);
-                    if (!response.IsSuccessStatusCode)
-                    {
-                        Interlocked.Increment(ref failed);
-                        failures.Enqueue(((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    }
-                }
-                catch (Exception ex)
-                {
-                    Interlocked.Increment(ref failed);
-                    failures.Enqueue(ex.GetType().Name + ": " + ex.Message);
-                }
-
-                long ticks = clock.Elapsed.Ticks;
-                for (long seen = Volatile.Read(ref slowestTicks); ticks > seen && Interlocked.CompareExchange(ref slowestTicks, ticks, seen) != seen; seen = Volatile.Read(ref slowestTicks))
-                {
-                }
-
-                await Task.Delay(5);
-            }
-        })).ToArray();
-
-        await during();
-        stop.Cancel();
-        await Task.WhenAll(workers);
-        return (calls, failed, TimeSpan.FromTicks(slowestTicks), failures.Take(5).ToArray());
-    }
-
     [RedisFact]
     public async Task RedisKilledWhileEightWorkersCall_NoCallFails()
     {
@@ -234,7 +168,7 @@ public sealed class FleetTests(ITestOutputHelper output)
         FleetMember[] fleet = Enumerable.Range(0, 8).Select(_ => FleetMember.Create(m3ter, redis.Configuration)).ToArray();
         try
         {
-            var (calls, failed, slowest, failures) = await UnderLoadAsync(fleet, m3ter, async () =>
+            var (calls, failed, slowest, failures) = await CallLoad.RunAsync(fleet.Length, i => fleet[i].CallAsync(m3ter), pause: TimeSpan.FromMilliseconds(5), during: async () =>
             {
                 await Task.Delay(1000);
                 await redis.KillAsync(); // SIGKILL
@@ -263,7 +197,7 @@ public sealed class FleetTests(ITestOutputHelper output)
         try
         {
             await Task.WhenAll(fleet.Select(m => m.Tokens.GetTokenAsync().AsTask()));
-            var (calls, failed, slowest, failures) = await UnderLoadAsync(fleet, m3ter, async () =>
+            var (calls, failed, slowest, failures) = await CallLoad.RunAsync(fleet.Length, i => fleet[i].CallAsync(m3ter), pause: TimeSpan.FromMilliseconds(5), during: async () =>
             {
                 await Task.Delay(500);
                 Assert.StartsWith("+OK", await redis.CommandAsync("CLIENT", "PAUSE", "3000"), StringComparison.Ordinal);

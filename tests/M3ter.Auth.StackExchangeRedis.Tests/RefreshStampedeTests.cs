@@ -5,6 +5,7 @@ using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.Testing;
+using M3ter.Auth.TestSupport;
 using Xunit.Abstractions;
 
 namespace M3ter.Auth.StackExchangeRedis.Tests;
@@ -23,33 +24,8 @@ public sealed class RefreshStampedeTests(ITestOutputHelper output)
         try
         {
             await Task.WhenAll(fleet.Select(m => m.Tokens.GetTokenAsync().AsTask()));
-            using var stop = new CancellationTokenSource(Lifetime * 3 + TimeSpan.FromSeconds(5));
-            int calls = 0, failed = 0;
-            var failures = new ConcurrentQueue<string>();
-            Task[] workers = fleet.Select(member => Task.Run(async () =>
-            {
-                while (!stop.IsCancellationRequested)
-                {
-                    try
-                    {
-                        using HttpResponseMessage response = await member.CallAsync(m3ter);
-                        Interlocked.Increment(ref calls);
-                        if (!response.IsSuccessStatusCode)
-                        {
-                            Interlocked.Increment(ref failed);
-                            failures.Enqueue(((int)response.StatusCode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-                        }
-                    }
-                    catch (Exception ex)
-                    {
-                        Interlocked.Increment(ref failed);
-                        failures.Enqueue(ex.GetType().Name + ": " + ex.Message);
-                    }
-
-                    await Task.Delay(50); // 20 callers at 20 calls a second each: enough to see every token in use
-                }
-            })).ToArray();
-            await Task.WhenAll(workers);
+            // 20 callers at 20 calls a second each: enough to see every token in use.
+            CallLoadResult load = await CallLoad.RunAsync(fleet.Length, i => fleet[i].CallAsync(m3ter), () => Task.Delay(Lifetime * 3 + TimeSpan.FromSeconds(5)), TimeSpan.FromMilliseconds(50));
 
             // Token requests come in bursts, one per refresh cycle (each process refreshes halfway through the token's
             // life, up to 10% earlier at random): split them where more than 3 s pass without one.
@@ -66,8 +42,8 @@ public sealed class RefreshStampedeTests(ITestOutputHelper output)
                     list[^1].Add(at);
                     return list;
                 });
-            output.WriteLine($"{calls} calls, {failed} failed; {requests.Length} token requests in {cycles.Count} cycles: {string.Join(", ", cycles.Select(c => c.Count))}");
-            Assert.True(failed == 0, string.Join("; ", failures.Take(5)));
+            output.WriteLine($"{load.Calls} calls, {load.Failed} failed; {requests.Length} token requests in {cycles.Count} cycles: {string.Join(", ", cycles.Select(c => c.Count))}");
+            Assert.True(load.Failed == 0, load.Describe());
             Assert.Equal(0, m3ter.ApiRequestsWithoutTokenCount);
             Assert.True(cycles.Count >= 6, $"only {cycles.Count} refresh cycles in more than three 20-second lifetimes");
             Assert.All(cycles, cycle => Assert.InRange(cycle.Count, 1, 2));

@@ -9,6 +9,7 @@ public sealed class IngestStatistics
     private long _sent;
     private long _batches;
     private long _failures;
+    private long _rejected;
 
     public long Generated => Interlocked.Read(ref _generated);
 
@@ -17,6 +18,9 @@ public sealed class IngestStatistics
     public long Batches => Interlocked.Read(ref _batches);
 
     public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>Measurements m3ter refused as malformed: dropped, as they would be refused again.</summary>
+    public long RejectedMeasurements => Interlocked.Read(ref _rejected);
 
     public void Generate() => Interlocked.Increment(ref _generated);
 
@@ -27,4 +31,6 @@ public sealed class IngestStatistics
     }
 
     public void Failed() => Interlocked.Increment(ref _failures);
+
+    public void Rejected(int measurements) => Interlocked.Add(ref _rejected, measurements);
 }

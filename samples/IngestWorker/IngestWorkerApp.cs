@@ -78,6 +78,7 @@ public static class IngestWorkerApp
             builder.Services.AddHealthChecks().AddCheck<M3terAuthHealthCheck>("m3ter");
             #endregion
 
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60)); // time to flush the queue
             builder.Services.AddSingleton<MeasurementBuffer>();
             builder.Services.AddSingleton<IngestStatistics>();
             builder.Services.AddSingleton(new IngestWorkerSettings(rate, "unused"));
@@ -109,14 +110,15 @@ public static class IngestWorkerApp
 
             var statistics = host.Services.GetRequiredService<IngestStatistics>();
             await host.Services.GetRequiredService<SummaryPrinter>().PrintAsync(CancellationToken.None);
-            output.WriteLine($"  stopped: {statistics.Generated} generated, {statistics.SentMeasurements} sent, {statistics.Generated - statistics.SentMeasurements} left behind");
+            long leftBehind = statistics.Generated - statistics.SentMeasurements - statistics.RejectedMeasurements;
+            output.WriteLine($"  stopped: {statistics.Generated} generated, {statistics.SentMeasurements} sent, {statistics.RejectedMeasurements} rejected by m3ter, {leftBehind} left behind");
             if (m3ter is not null)
             {
                 int received = m3ter.Measurements.Count, distinct = m3ter.Measurements.Select(m => m.Uid).Distinct().Count();
                 output.WriteLine($"  the emulator accepted {received} measurement(s), {distinct} distinct");
             }
 
-            return statistics.Generated == statistics.SentMeasurements ? 0 : 1;
+            return statistics.Generated == statistics.SentMeasurements ? 0 : 1; // a rejected or unsent measurement is a failed run
         }
         finally
         {

@@ -262,4 +262,26 @@ public sealed class WorksWithTests
         Assert.Contains(m3ter.Requests, r => r.Kind == M3terRequestKind.Ingest && r.StatusCode == 403); // the revocation was met, and replayed
         Assert.DoesNotContain(m3ter.ApiSecret, text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task IngestWorkerSample_ABatchRefusedAsMalformed_IsDroppedAndCounted_AndTheWorkerCarriesOn()
+    {
+        // A 400 would be the answer to every retry of that body: the worker drops that one batch, says so, and keeps
+        // sending the rest. The run fails (exit code 1) because measurements were lost.
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        m3ter.EnqueueApiFault(M3terRequestKind.Ingest, M3terFault.Status(HttpStatusCode.BadRequest, """{"message":"bad measurement"}"""));
+        var output = new StringWriter();
+
+        int exitCode = await IngestWorker.IngestWorkerApp.RunAsync(["--seconds", "3", "--rate", "500", "--summary", "1"], output, m3ter, consoleLifetime: false).WaitAsync(TimeSpan.FromSeconds(60));
+
+        string text = output.ToString();
+        Assert.True(exitCode == 1, text);
+        string[] stopped = text.Split("stopped: ")[1].Split(' ');
+        int generated = int.Parse(stopped[0], System.Globalization.CultureInfo.InvariantCulture);
+        int rejected = int.Parse(stopped[4], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains("0 left behind", text, StringComparison.Ordinal);
+        Assert.True(rejected > 0, text);
+        Assert.Equal(generated, m3ter.Measurements.Count + rejected); // the others all arrived
+        Assert.True(m3ter.Requests.Count(r => r.Kind == M3terRequestKind.Ingest && r.StatusCode == 200) >= 2, text); // and it went on sending
+    }
 }

@@ -25,21 +25,47 @@ namespace M3ter.Auth.StackExchangeRedis;
 public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyncDisposable
 {
     // Lua keeps each compare-and-change atomic (and Redis Cluster safe: every key of a call shares one hash slot).
-    private const string ReadScript = "return redis.call('HMGET', KEYS[1], 'exp', 'v')";
+    // Every script checks the key's type first: a key of another type (left by a script, an older version, a person)
+    // would make HGET or GET fail with WRONGTYPE, which would open the breaker on every call, for good. What is not
+    // ours is a miss to readers and is replaced by writers.
+    private const string ReadScript = """
+        if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return false end
+        return redis.call('HMGET', KEYS[1], 'exp', 'v')
+        """;
+
+    // ARGV: expiry (unix ms), sealed value, fingerprint, time to live (ms, relative: Redis's clock, not ours), force.
+    // An entry whose expiry is not a number is not ours; "force" overwrites an entry this process could not read.
     private const string WriteIfNewerScript = """
-        local cur = redis.call('HGET', KEYS[1], 'exp')
-        if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+        local t = redis.call('TYPE', KEYS[1]).ok
+        if t == 'hash' then
+          local cur = tonumber(redis.call('HGET', KEYS[1], 'exp'))
+          if cur and cur >= tonumber(ARGV[1]) and ARGV[5] ~= '1' then return 0 end
+        elseif t ~= 'none' then
+          redis.call('DEL', KEYS[1])
+        end
         redis.call('HSET', KEYS[1], 'exp', ARGV[1], 'v', ARGV[2], 'fp', ARGV[3])
-        redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+        redis.call('PEXPIRE', KEYS[1], ARGV[4])
         return 1
         """;
     private const string RemoveIfHoldsScript = """
-        if redis.call('HGET', KEYS[1], 'fp') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'fp') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
         """;
-    private const string AcquireLeaseScript = "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end return 0";
+
+    // Taken if free; extended if this owner already holds it; a key that is not a lease (another type, or a string
+    // with no expiry, which no lease is) is replaced rather than blocking every process until someone deletes it.
+    private const string AcquireLeaseScript = """
+        local t = redis.call('TYPE', KEYS[1]).ok
+        if t == 'string' and redis.call('PTTL', KEYS[1]) >= 0 then
+          if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        elseif t ~= 'none' then
+          redis.call('DEL', KEYS[1])
+        end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        return 1
+        """;
     private const string ReleaseLeaseScript = """
-        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
         """;
 
@@ -61,6 +87,8 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     private long _openUntilTicks;
     private string? _openReason;
     private int _disposed;
+    private int _probing;
+    private long _trips;
 
     /// <summary>Initializes a new instance of the <see cref="M3terRedisTokenCache"/> class. It does not connect until first used.</summary>
     /// <param name="options">Where Redis is, and the timeouts; copied.</param>
@@ -113,20 +141,25 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             return null;
         }
 
+        // A hash at our key, so written by M3ter.Auth or made to look so: anything short of a sealed token is unreadable.
         var fields = (RedisResult[])result!;
-        if (fields.Length != 2 || fields[0].IsNull || fields[1].IsNull)
-        {
-            return null;
-        }
-
-        M3terToken? token = long.TryParse((string?)fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long expiresMs)
+        M3terToken? token = fields.Length == 2 && !fields[0].IsNull && !fields[1].IsNull
+            && long.TryParse((string?)fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long expiresMs)
             ? keys.Open((byte[]?)fields[1], expiresMs)
             : null;
         if (token is null)
         {
-            // Written under another secret's keys cannot reach this key; so this is tampering or garbage: a miss.
+            // Written under another secret's keys cannot reach this key; so this is tampering or garbage: a miss, and
+            // the next write replaces it whatever expiry it claims. Logged once until an entry reads well again.
             M3terRedisTokenCacheDiagnostics.RecordError("invalid_entry");
-            Log.EntryUnreadable(_logger);
+            if (keys.MarkUnreadable())
+            {
+                Log.EntryUnreadable(_logger);
+            }
+        }
+        else
+        {
+            keys.MarkReadable();
         }
 
         return token;
@@ -172,8 +205,13 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         long expiresMs = token.ExpiresAt.ToUnixTimeMilliseconds();
         byte[] sealedValue = keys.Seal(token, expiresMs);
         string fingerprint = keys.Fingerprint(token.AccessToken);
-        long removeAtMs = removeAt.ToUnixTimeMilliseconds();
-        await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey], [expiresMs, sealedValue, fingerprint, removeAtMs]), keys, cancellationToken).ConfigureAwait(false);
+        long timeToLiveMs = Math.Max(1, (long)(removeAt - _timeProvider.GetUtcNow()).TotalMilliseconds);
+        bool force = keys.Unreadable;
+        RedisResult? written = await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0"]), keys, cancellationToken).ConfigureAwait(false);
+        if (force && written is not null && (int)written == 1)
+        {
+            keys.MarkReadable();
+        }
     }
 
     /// <inheritdoc />
@@ -204,14 +242,14 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         Task<IConnectionMultiplexer>? connection;
         lock (_gate)
         {
-            connection = _connection;
+            connection = _ownsConnection ? _connection : null; // after this, Connection() opens nothing new
         }
 
-        if (_ownsConnection && connection is { IsCompletedSuccessfully: true })
+        if (connection is { IsCompletedSuccessfully: true })
         {
             await connection.Result.DisposeAsync().ConfigureAwait(false);
         }
-        else if (_ownsConnection && connection is not null)
+        else if (connection is not null)
         {
             // Still connecting: close it when it is done.
             _ = connection.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -230,15 +268,17 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
 
     /// <summary>
     /// One Redis call, bounded by the operation timeout and guarded by the circuit breaker: null when the breaker is
-    /// open, the connection is not ready, or the call fails or times out (which opens the breaker).
+    /// open, the connection is not ready, or the call fails or times out (which opens the breaker). Once the break is
+    /// over, one call probes Redis while the others still miss; only a call that started after the last failure closes it.
     /// </summary>
     private async Task<RedisResult?> RunAsync(string operation, Func<IDatabase, ScopeKeys, Task<RedisResult>> call, ScopeKeys keys, CancellationToken cancellationToken)
     {
-        if (Volatile.Read(ref _disposed) != 0 || IsOpen())
+        if (Volatile.Read(ref _disposed) != 0 || !MayCall(out bool probe, out long trips))
         {
             return null;
         }
 
+        Task<RedisResult>? pending = null;
         try
         {
             Task<IConnectionMultiplexer> connecting = Connection();
@@ -251,21 +291,49 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             // warming up (on a busy machine, more than OperationTimeout) and must not trip the breaker for it.
             IConnectionMultiplexer connection = await connecting.ConfigureAwait(false);
             TimeSpan timeout = Volatile.Read(ref _answered) ? _options.OperationTimeout : _options.ConnectTimeout;
-            RedisResult result = await call(connection.GetDatabase(), keys).WaitAsync(timeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            pending = call(connection.GetDatabase(), keys);
+            RedisResult result = await pending.WaitAsync(timeout, _timeProvider, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _answered, true);
-            Close();
+            Close(trips);
             return result;
+        }
+        catch (Exception ex) when (Volatile.Read(ref _disposed) != 0 && ex is ObjectDisposedException or OperationCanceledException or RedisConnectionException)
+        {
+            Observe(pending);
+            return null; // disposed meanwhile: a miss, and nothing to report
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            Observe(pending);
             throw;
         }
 #pragma warning disable CA1031 // Redis trouble of any kind (a factory that throws included) is a miss, never the caller's failure.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
+            Observe(pending);
             Trip(operation, ex);
             return null;
+        }
+        finally
+        {
+            if (probe)
+            {
+                Volatile.Write(ref _probing, 0); // answered, failed or cancelled: the next call after the break may probe
+            }
+        }
+    }
+
+    /// <summary>A call given up on (timed out, cancelled) may still fail later: its exception must not go unobserved.</summary>
+    private static void Observe(Task<RedisResult>? pending)
+    {
+        if (pending is { IsCompleted: false })
+        {
+            _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        else if (pending is { IsFaulted: true })
+        {
+            _ = pending.Exception;
         }
     }
 
@@ -293,12 +361,23 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             Volatile.Write(ref _connectWaited, ConnectTimedOut);
             throw; // unavailable: the breaker opens; the connection keeps opening in the background
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The waiter gave up, not Redis: the next call waits in its place.
+            Interlocked.CompareExchange(ref _connectWaited, ConnectNotWaited, ConnectWaiting);
+            throw;
+        }
     }
 
     private Task<IConnectionMultiplexer> Connection()
     {
         lock (_gate)
         {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                throw new ObjectDisposedException(nameof(M3terRedisTokenCache)); // never open a connection nobody will close
+            }
+
             if (_connection is { IsFaulted: false, IsCanceled: false } connection)
             {
                 return connection;
@@ -325,10 +404,28 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         return await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
     }
 
-    private bool IsOpen()
+    /// <summary>
+    /// Whether a call may go to Redis: always while the breaker is closed; while it is open, never during the break,
+    /// and after it only as the one probe (<paramref name="probe"/>). <paramref name="trips"/> is the failure count
+    /// the call starts under.
+    /// </summary>
+    private bool MayCall(out bool probe, out long trips)
     {
-        long now = _timeProvider.GetUtcNow().UtcTicks;
-        return now < Volatile.Read(ref _openUntilTicks);
+        probe = false;
+        trips = Volatile.Read(ref _trips);
+        if (Volatile.Read(ref _openReason) is null)
+        {
+            return true;
+        }
+
+        if (_timeProvider.GetUtcNow().UtcTicks < Volatile.Read(ref _openUntilTicks) || Interlocked.CompareExchange(ref _probing, 1, 0) != 0)
+        {
+            return false;
+        }
+
+        probe = true;
+        trips = Volatile.Read(ref _trips);
+        return true;
     }
 
     private void Trip(string operation, Exception ex)
@@ -339,8 +436,9 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         {
             long now = _timeProvider.GetUtcNow().UtcTicks;
             wasClosed = _openReason is null;
-            _openReason = reason;
             Volatile.Write(ref _openUntilTicks, now + _options.BreakDuration.Ticks);
+            Volatile.Write(ref _openReason, reason);
+            Interlocked.Increment(ref _trips);
         }
 
         M3terRedisTokenCacheDiagnostics.RecordError(ex is TimeoutException or OperationCanceledException ? "timeout" : ex.GetType().Name);
@@ -350,7 +448,8 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         }
     }
 
-    private void Close()
+    /// <summary>Closes the breaker after a call that succeeded, unless a call failed after this one started (its answer is older than that failure).</summary>
+    private void Close(long trips)
     {
         if (Volatile.Read(ref _openReason) is null)
         {
@@ -359,12 +458,12 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
 
         lock (_gate)
         {
-            if (_openReason is null)
+            if (_openReason is null || Volatile.Read(ref _trips) != trips)
             {
                 return;
             }
 
-            _openReason = null;
+            Volatile.Write(ref _openReason, null);
             Volatile.Write(ref _openUntilTicks, 0);
         }
 

@@ -44,10 +44,18 @@ public sealed class M3terRedisTokenCacheOptions
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>Gets or sets how long a lease lasts if its holder never releases it (a process that crashed while requesting a token).</summary>
-    /// <value>Defaults to 30 seconds; at most 10 minutes. Should cover one token request with its retries.</value>
-    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+    /// <value>
+    /// Defaults to 60 seconds; at most 10 minutes. Should cover one token request with its retries (with the default
+    /// <see cref="M3terAuthOptions.TokenRequestTimeout"/> and retries, 4 attempts of up to 10 s and about 7 s of back-off), so that no second
+    /// process takes the lease while the first is still asking.
+    /// </value>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Gets or sets how long a process with no token waits for another process's token (while that one holds the lease) before requesting its own.</summary>
-    /// <value>Defaults to 3 seconds; at most 1 minute.</value>
-    public TimeSpan LeaseWaitTimeout { get; set; } = TimeSpan.FromSeconds(3);
+    /// <value>
+    /// Defaults to 10 seconds (one <see cref="M3terAuthOptions.TokenRequestTimeout"/>); at most 1 minute. The wait
+    /// ends sooner when the holder's token arrives, when the holder gives the lease up (its request failed: the
+    /// waiter takes the lease over) or when Redis becomes unavailable.
+    /// </value>
+    public TimeSpan LeaseWaitTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -59,9 +59,8 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private Exception? _lastFailure;
     private volatile bool _retired;
 
-    // A token m3ter refused: removed from the shared cache (compare and delete) by the next request, and never adopted.
-    private M3terToken? _refusedPending;
-    private string? _lastRefused;
+    // Tokens m3ter refused: removed from the shared cache (compare and delete) by the next request, and never adopted.
+    private readonly RefusedTokens _refused = new();
 
     /// <summary>Initializes a new instance of the <see cref="TokenProvider"/> class.</summary>
     /// <param name="tokenClient">Where tokens come from.</param>
@@ -153,8 +152,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         if (_shared is not null && !token.IsStatic)
         {
             // The next request removes it from the shared cache too (compare and delete) and never adopts it.
-            Volatile.Write(ref _lastRefused, token.AccessToken);
-            Volatile.Write(ref _refusedPending, token);
+            _refused.Add(token);
         }
 
         CacheEntry? entry = Volatile.Read(ref _entry);
@@ -346,9 +344,23 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         try
         {
             // On the provider's own cancellation: a caller giving up never cancels the request the others wait on.
-            token = _shared is null
-                ? await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false)
-                : await ObtainThroughSharedCacheAsync(current, _disposed.Token).ConfigureAwait(false);
+            if (_shared is null)
+            {
+                token = await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                token = await ObtainThroughSharedCacheAsync(current, _disposed.Token).ConfigureAwait(false);
+                if (token is null && TryDefer(current!, completion))
+                {
+                    return;
+                }
+
+                // The token this refresh would have gone on serving was refused or expired meanwhile, and callers may
+                // be waiting on this request: get a new one the way a cold start does (which waits for the lease).
+                // With no current token, it never defers (returns null).
+                token ??= (await ObtainThroughSharedCacheAsync(null, _disposed.Token).ConfigureAwait(false))!;
+            }
         }
 #pragma warning disable CA1031 // Every failure is handed to the callers waiting on this request.
         catch (Exception ex)
@@ -364,12 +376,6 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 Fail(current, Describe(ex), completion);
             }
 
-            return;
-        }
-
-        if (token is null)
-        {
-            Defer(current!, completion);
             return;
         }
 
@@ -397,7 +403,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     {
         ISharedTokenCache shared = _shared!;
         SharedTokenScope scope = _scope!;
-        if (Interlocked.Exchange(ref _refusedPending, null) is M3terToken refused)
+        foreach (M3terToken refused in _refused.TakePending())
         {
             await Shared(() => shared.RemoveIfHoldsAsync(scope, refused, cancellationToken)).ConfigureAwait(false);
         }
@@ -407,22 +413,9 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
             return adopted;
         }
 
-        if (await Shared(() => shared.TryAcquireLeaseAsync(scope, cancellationToken), fallback: true).ConfigureAwait(false))
+        if (await TryUnderLeaseAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken obtained)
         {
-            try
-            {
-                // Another process may have shared a token between our read and our lease.
-                if (await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken justShared)
-                {
-                    return justShared;
-                }
-
-                return await RequestAndShareAsync(cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                await Shared(() => shared.ReleaseLeaseAsync(scope, CancellationToken.None)).ConfigureAwait(false);
-            }
+            return obtained;
         }
 
         // Another process holds the lease. A refresh while the current token still serves never waits for it.
@@ -431,19 +424,48 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
             return null;
         }
 
+        // Wait for the holder's token; take the lease over if the holder gives it up without one (its request failed,
+        // or it crashed and the lease expired); stop waiting if the shared cache becomes unavailable.
         M3terAuthDiagnostics.SharedCacheLeaseWaits.Add(1);
         long deadline = _timeProvider.GetUtcNow().UtcTicks + shared.LeaseWaitTimeout.Ticks;
-        while (_timeProvider.GetUtcNow().UtcTicks < deadline)
+        while (_timeProvider.GetUtcNow().UtcTicks < deadline && shared.Unavailable is null)
         {
             await _timeProvider.DelayAsync(Jittered(LeasePollInterval), cancellationToken).ConfigureAwait(false);
             if (await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken delivered)
             {
                 return delivered;
             }
+
+            if (await TryUnderLeaseAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken ownRequest)
+            {
+                return ownRequest;
+            }
         }
 
         // The holder did not deliver in time: request one ourselves. The lease only saves duplicate requests.
         return await RequestAndShareAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Takes the lease if it is free, and then adopts a token shared meanwhile or requests and shares one; null when another process holds the lease.</summary>
+    private async Task<M3terToken?> TryUnderLeaseAsync(CacheEntry? current, CancellationToken cancellationToken)
+    {
+        ISharedTokenCache shared = _shared!;
+        SharedTokenScope scope = _scope!;
+        if (!await Shared(() => shared.TryAcquireLeaseAsync(scope, cancellationToken), fallback: true).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        try
+        {
+            // Another process may have shared a token between our read and our lease.
+            return await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false)
+                ?? await RequestAndShareAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Shared(() => shared.ReleaseLeaseAsync(scope, CancellationToken.None)).ConfigureAwait(false);
+        }
     }
 
     private async Task<M3terToken> RequestAndShareAsync(CancellationToken cancellationToken)
@@ -460,7 +482,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         long now = _timeProvider.GetUtcNow().UtcTicks;
         bool usable = token is not null
             && token.ExpiresAt.UtcTicks - now >= MinSharedRemaining.Ticks
-            && !string.Equals(token.AccessToken, Volatile.Read(ref _lastRefused), StringComparison.Ordinal)
+            && !_refused.Contains(token.AccessToken)
             && (current is null || (token.ExpiresAt > current.Token.ExpiresAt && !string.Equals(token.AccessToken, current.Token.AccessToken, StringComparison.Ordinal)));
         (usable ? M3terAuthDiagnostics.SharedCacheHits : M3terAuthDiagnostics.SharedCacheMisses).Add(1);
         return usable ? new M3terToken(token!.AccessToken, token.TokenType, token.ExpiresAt, token.IssuedAt) : null;
@@ -492,25 +514,40 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
 
     private TimeSpan Jittered(TimeSpan interval) => TimeSpan.FromTicks((long)(interval.Ticks * (0.5 + Random())));
 
-    /// <summary>Another process holds the lease and is refreshing: keep serving the current token and look again soon (not a failure).</summary>
-    private void Defer(CacheEntry current, TaskCompletionSource<M3terToken> completion)
+    /// <summary>
+    /// Another process holds the lease and is refreshing: keep serving the current token and look again soon (not a
+    /// failure). False, with nothing changed, when the current token is no longer the one to serve (refused, replaced
+    /// or expired while this refresh ran).
+    /// </summary>
+    private bool TryDefer(CacheEntry current, TaskCompletionSource<M3terToken> completion)
     {
         lock (_gate)
         {
-            ClearFetch(completion.Task);
             long now = _timeProvider.GetUtcNow().UtcTicks;
+            if (!ReferenceEquals(Volatile.Read(ref _entry), current) || now >= current.ExpiresAtTicks)
+            {
+                return false;
+            }
+
             if (RetryPoint(current, now, Jittered(DeferredRefreshRetry).Ticks) is long retryAt && !_retired)
             {
+                // Invalidate swaps the entry without _gate: only a compare-and-swap knows current is still it.
                 var postponed = new CacheEntry(current.Token, retryAt, current.ExpiresAtTicks, current.Foreign);
-                if (Interlocked.CompareExchange(ref _entry, postponed, current) == current)
+                if (Interlocked.CompareExchange(ref _entry, postponed, current) != current)
                 {
-                    current.Dispose();
-                    postponed.Start(_timeProvider, _self);
+                    postponed.Dispose();
+                    return false;
                 }
+
+                current.Dispose();
+                postponed.Start(_timeProvider, _self);
             }
+
+            ClearFetch(completion.Task);
         }
 
         completion.TrySetResult(current.Token);
+        return true;
     }
 
     /// <summary>An <see cref="OperationCanceledException"/> nobody asked for (an <c>HttpClient.Timeout</c> in a custom client) is a failure like any other.</summary>

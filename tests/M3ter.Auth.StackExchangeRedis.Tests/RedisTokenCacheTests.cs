@@ -198,6 +198,102 @@ public sealed class RedisTokenCacheTests
     }
 
     [RedisFact]
+    public async Task UnreadableEntryClaimingALaterExpiry_IsReplacedByTheNextWrite_AndLoggedOnce()
+    {
+        // Without the override, the garbage's far expiry would win every write-if-newer until Redis expired it.
+        await using RedisServer redis = await RedisServer.StartAsync();
+        var logs = new CapturingLoggerProvider();
+        await using M3terRedisTokenCache cache = Cache(redis, logger: new LoggerFactory(new[] { logs }).CreateLogger<M3terRedisTokenCache>());
+        var scope = new SharedTokenScope(Base, KeyId, Secret);
+        await cache.WriteIfNewerAsync(scope, Token("genuine", TimeSpan.FromHours(5)));
+        string key = (await DumpAsync(redis)).Keys.Single();
+        await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        IDatabase db = mux.GetDatabase();
+        await db.HashSetAsync(key, [new HashEntry("exp", "99999999999999"), new HashEntry("v", "garbage")]);
+
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Null(await cache.ReadAsync(scope));
+        }
+
+        await cache.WriteIfNewerAsync(scope, Token("next", TimeSpan.FromHours(5)));
+
+        Assert.Equal("next", (await cache.ReadAsync(scope))?.AccessToken);
+        Assert.Single(logs.Logs, l => l.EventId.Name == "RedisEntryUnreadable");
+        Assert.Null(cache.Unavailable);
+    }
+
+    [RedisFact]
+    public async Task KeysOfAnotherTypeAtOurNames_AreMisses_NeverOpenTheBreaker_AndAreReplaced()
+    {
+        // A WRONGTYPE error on every call would keep the breaker open, and the fleet uncoordinated, for good.
+        await using RedisServer redis = await RedisServer.StartAsync();
+        await using M3terRedisTokenCache cache = Cache(redis);
+        var scope = new SharedTokenScope(Base, KeyId, Secret);
+        await cache.WriteIfNewerAsync(scope, Token("genuine", TimeSpan.FromHours(5)));
+        string tokenKey = (await DumpAsync(redis)).Keys.Single();
+        string leaseKey = tokenKey.Replace(":token", ":lease", StringComparison.Ordinal);
+        await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        IDatabase db = mux.GetDatabase();
+        await db.KeyDeleteAsync(tokenKey);
+        await db.ListLeftPushAsync(tokenKey, "not a token");
+        await db.StringSetAsync(leaseKey, "left by someone, with no expiry");
+
+        Assert.Null(await cache.ReadAsync(scope));
+        await cache.RemoveIfHoldsAsync(scope, Token("genuine", TimeSpan.FromHours(5)));
+        Assert.True(await cache.TryAcquireLeaseAsync(scope));
+        await cache.WriteIfNewerAsync(scope, Token("next", TimeSpan.FromHours(5)));
+        await cache.ReleaseLeaseAsync(scope);
+
+        Assert.Equal("next", (await cache.ReadAsync(scope))?.AccessToken);
+        Assert.False(await db.KeyExistsAsync(leaseKey));
+        await db.KeyDeleteAsync(leaseKey);
+        await db.SetAddAsync(leaseKey, "a set");
+        Assert.True(await cache.TryAcquireLeaseAsync(new SharedTokenScope(Base, KeyId, Secret)));
+        Assert.Null(cache.Unavailable);
+    }
+
+    [RedisFact]
+    public async Task Lease_TakenAgainByItsHolder_IsExtended_NotRefused()
+    {
+        await using RedisServer redis = await RedisServer.StartAsync();
+        await using M3terRedisTokenCache cache = Cache(redis, o => o.LeaseDuration = TimeSpan.FromSeconds(5));
+        var holder = new SharedTokenScope(Base, KeyId, Secret);
+
+        Assert.True(await cache.TryAcquireLeaseAsync(holder));
+        Assert.True(await cache.TryAcquireLeaseAsync(holder));
+        Assert.False(await cache.TryAcquireLeaseAsync(new SharedTokenScope(Base, KeyId, Secret)));
+    }
+
+    [RedisFact]
+    public async Task AfterABreak_OneCallProbesRedis_TheOthersStayMisses_AndAFailedProbeReopensTheBreaker()
+    {
+        await using RedisServer redis = await RedisServer.StartAsync();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var cache = new M3terRedisTokenCache(
+            new M3terRedisTokenCacheOptions { Configuration = redis.Configuration, OperationTimeout = TimeSpan.FromMilliseconds(250), BreakDuration = TimeSpan.FromSeconds(10) },
+            time);
+        var scope = new SharedTokenScope(Base, KeyId, Secret);
+        Assert.Null(await cache.ReadAsync(scope)); // connected, and answered once
+        long before = await CommandCountAsync(redis);
+
+        await redis.CommandAsync("CLIENT", "PAUSE", "3000", "ALL"); // Redis stops answering for 3 s
+        ValueTask<M3terToken?> tripping = cache.ReadAsync(scope);
+        time.Advance(TimeSpan.FromMilliseconds(250));
+        Assert.Null(await tripping);
+        Assert.NotNull(cache.Unavailable);
+
+        time.Advance(TimeSpan.FromSeconds(10)); // the break is over
+        Task<M3terToken?>[] reads = Enumerable.Range(0, 20).Select(_ => cache.ReadAsync(scope).AsTask()).ToArray();
+        Assert.Equal(19, reads.Count(r => r.IsCompleted)); // one probe goes to Redis; the rest are misses at once
+        time.Advance(TimeSpan.FromMilliseconds(250));
+        Assert.All(await Task.WhenAll(reads), Assert.Null);
+        Assert.NotNull(cache.Unavailable); // the probe failed: another break
+
+        Assert.Equal(2, await CommandCountAsync(redis) - before); // answered when the pause ends: the tripping call and the probe
+    }
+
+    [RedisFact]
     public async Task AnotherSecret_CannotReachOrReadTheEntry_AndAppsSharingRedisNeverCollide()
     {
         await using RedisServer redis = await RedisServer.StartAsync();

@@ -129,6 +129,68 @@ public sealed class SharedTokenCacheTests
     }
 
     [Fact]
+    public async Task LeaseHolderGivesUpWithoutAToken_TheWaiterTakesTheLeaseOver_WithoutWaitingOutTheTimeout()
+    {
+        _cache.LeaseHeldElsewhere = true;
+        using TokenProvider provider = Provider();
+        Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
+        await Eventually(() => _cache.LeaseRefusals == 1);
+
+        _cache.LeaseHeldElsewhere = false; // the holder's token request failed, and it released the lease
+        TimeSpan waited = TimeSpan.Zero;
+        for (int i = 0; i < 100 && !waiting.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            waited += TimeSpan.FromMilliseconds(50);
+            await Task.Delay(2);
+        }
+
+        Assert.Equal("token-1", (await waiting).AccessToken);
+        Assert.True(waited < TimeSpan.FromSeconds(1), $"waited {waited} of the 3 s LeaseWaitTimeout");
+        Assert.Equal("token-1", _cache.Stored!.AccessToken); // requested under the lease, and shared
+    }
+
+    [Fact]
+    public async Task SharedCacheBecomesUnavailable_WhileWaitingForTheLease_TheWaiterStopsWaiting()
+    {
+        _cache.LeaseHeldElsewhere = true;
+        using TokenProvider provider = Provider();
+        Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
+        await Eventually(() => _cache.LeaseRefusals == 1);
+
+        _cache.Unavailable = "Redis is unavailable (test)"; // nobody's token can arrive through it now
+        TimeSpan waited = TimeSpan.Zero;
+        for (int i = 0; i < 100 && !waiting.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            waited += TimeSpan.FromMilliseconds(50);
+            await Task.Delay(2);
+        }
+
+        Assert.Equal("token-1", (await waiting).AccessToken);
+        Assert.True(waited < TimeSpan.FromSeconds(1), $"waited {waited} of the 3 s LeaseWaitTimeout");
+    }
+
+    [Fact]
+    public async Task SeveralRefusedTokens_NoneIsAdoptedAgain_EvenIfTheSharedCacheStillHoldsAnOlderOne()
+    {
+        using TokenProvider provider = Provider();
+        _cache.FailRemovals = true; // the store never lets go of the first refused token
+        M3terToken first = await provider.GetTokenAsync();
+        provider.Invalidate(first);
+        M3terToken second = await provider.GetTokenAsync(); // not newer than the stored one, so the store keeps `first`
+        Assert.Equal(first.AccessToken, _cache.Stored!.AccessToken);
+
+        provider.Invalidate(second);
+        M3terToken third = await provider.GetTokenAsync();
+
+        Assert.NotEqual(first.AccessToken, third.AccessToken);
+        Assert.NotEqual(second.AccessToken, third.AccessToken);
+        Assert.Equal(3, _client.Calls);
+        Assert.Equal(2, _cache.Calls.Count(c => c == "remove")); // each refused token removed once, compare-and-delete
+    }
+
+    [Fact]
     public async Task BackgroundRefresh_AdoptsANewerSharedToken_InsteadOfRequestingOne()
     {
         using TokenProvider provider = Provider();
@@ -281,7 +343,7 @@ public sealed class SharedTokenCacheTests
 
         public TimeSpan LeaseWaitTimeout => TimeSpan.FromSeconds(3);
 
-        public string? Unavailable => null;
+        public string? Unavailable { get; set; }
 
         public ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
         {

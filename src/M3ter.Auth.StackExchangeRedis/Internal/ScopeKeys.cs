@@ -2,6 +2,7 @@ using System;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using System.Threading;
 using StackExchange.Redis;
 
 namespace M3ter.Auth.StackExchangeRedis.Internal;
@@ -21,6 +22,7 @@ internal sealed class ScopeKeys
     private readonly byte[] _encryptionKey;
     private readonly byte[] _fingerprintKey;
     private readonly byte[] _associatedPrefix;
+    private int _unreadable;
 
     public ScopeKeys(SharedTokenScope scope, string keyPrefix)
     {
@@ -39,6 +41,15 @@ internal sealed class ScopeKeys
 
     /// <summary>Gets the key of the lease, in the same hash slot as <see cref="TokenKey"/>.</summary>
     public RedisKey LeaseKey { get; }
+
+    /// <summary>Gets a value indicating whether the last read found an entry this scope cannot read: the next write replaces it.</summary>
+    public bool Unreadable => Volatile.Read(ref _unreadable) != 0;
+
+    /// <summary>Records an unreadable entry; true the first time since the last readable one (to log once, not per read).</summary>
+    public bool MarkUnreadable() => Interlocked.Exchange(ref _unreadable, 1) == 0;
+
+    /// <summary>Records a readable entry, or one this scope just wrote.</summary>
+    public void MarkReadable() => Volatile.Write(ref _unreadable, 0);
 
     /// <summary>A one-way fingerprint of the token: enough to compare, useless to an attacker.</summary>
     public string Fingerprint(string accessToken) =>

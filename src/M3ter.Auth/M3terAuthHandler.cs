@@ -24,6 +24,8 @@ namespace M3ter.Auth;
 /// <para>A request is replayed only as it was sent. When the primary handler followed a redirect (which rewrites the
 /// request's address, and for a 303 its method and body), the refusal came from the redirect target, not from m3ter
 /// about this token: the response is returned as it is and no token is put on the rewritten request.</para>
+/// <para>A handler below this one (added after it) sees a replay as a second call with the same request: one that
+/// rewrites the body, such as compression or signing, must be able to do so again from the request's content.</para>
 /// <para>The library's own token requests pass through untouched, so wrapping every client, the token client included
 /// (<c>ConfigureHttpClientDefaults(b =&gt; b.AddM3terAuthHandler())</c>), is safe.</para>
 /// </remarks>
@@ -32,7 +34,6 @@ public sealed class M3terAuthHandler : DelegatingHandler
     /// <summary>How long a token whose fresh replay was refused is trusted to be refused for other reasons.</summary>
     internal static readonly TimeSpan PermanentRejectionCooldown = TimeSpan.FromMinutes(1);
 
-    private readonly ITokenProvider _tokenProvider;
     private readonly AuthRoute? _fixedRoute;
     private readonly M3terAuthRegistration? _registration;
     private readonly TimeProvider _timeProvider;
@@ -46,30 +47,31 @@ public sealed class M3terAuthHandler : DelegatingHandler
     /// <exception cref="ArgumentNullException"><paramref name="tokenProvider"/> or <paramref name="options"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="options"/> is not valid; the message names the setting.</exception>
     public M3terAuthHandler(ITokenProvider tokenProvider, M3terAuthOptions options, ILogger<M3terAuthHandler>? logger = null, TimeProvider? timeProvider = null)
-        : this(tokenProvider, logger, timeProvider)
+        : this(logger, timeProvider)
     {
+        if (tokenProvider is null)
+        {
+            throw new ArgumentNullException(nameof(tokenProvider));
+        }
+
         _fixedRoute = new AuthRoute(new HostScope(M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options))), tokenProvider);
     }
 
     /// <summary>For <c>AddM3terAuthHandler</c>: the hosts follow the registration's current options.</summary>
-    internal M3terAuthHandler(ITokenProvider tokenProvider, M3terAuthRegistration registration, ILogger? logger, TimeProvider? timeProvider)
-        : this(tokenProvider, logger, timeProvider)
+    internal M3terAuthHandler(M3terAuthRegistration registration, ILogger? logger, TimeProvider? timeProvider)
+        : this(logger, timeProvider)
     {
         _registration = registration;
     }
 
-    private M3terAuthHandler(ITokenProvider tokenProvider, ILogger? logger, TimeProvider? timeProvider)
+    private M3terAuthHandler(ILogger? logger, TimeProvider? timeProvider)
     {
-        _tokenProvider = tokenProvider ?? throw new ArgumentNullException(nameof(tokenProvider));
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
     }
 
     /// <summary>Gets the hosts and the provider for one request, read together (see <see cref="AuthRoute"/>).</summary>
     private AuthRoute Route => _fixedRoute ?? _registration!.Route;
-
-    private HostScope Scope => Route.Scope;
-
 
     /// <inheritdoc />
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
@@ -95,7 +97,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             // The warm path: a cached token and a body that can be sent twice; no state machine unless m3ter refuses.
             M3terToken token = pending.Result;
             request.Headers.Authorization = token.HeaderValue;
-            var sent = new SentAs(uri!, request.Method, request.Content);
+            var sent = new SentAs(uri!, request.Method, request.Content, route);
             Task<HttpResponseMessage> sending = base.SendAsync(request, cancellationToken);
             if (sending.Status == TaskStatus.RanToCompletion && !IsRefusal(sending.Result))
             {
@@ -105,7 +107,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             return CompleteAsync(sending, request, sent, token, cancellationToken);
         }
 
-        return SendSlowAsync(pending, request, cancellationToken);
+        return SendSlowAsync(pending, request, route, cancellationToken);
     }
 
 #if NET5_0_OR_GREATER
@@ -132,7 +134,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         request.Headers.Authorization = token.HeaderValue;
-        var sent = new SentAs(uri!, request.Method, request.Content);
+        var sent = new SentAs(uri!, request.Method, request.Content, route);
         HttpResponseMessage response = base.Send(request, cancellationToken);
         M3terToken? fresh = RenewAfterRefusal(response, request, sent, token, static (provider, ct) => WaitForToken(AwaitToken(provider.GetTokenAsync(ct))), cancellationToken);
         if (fresh is null)
@@ -183,7 +185,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
     }
 
-    private async Task<HttpResponseMessage> SendSlowAsync(ValueTask<M3terToken> pending, HttpRequestMessage request, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendSlowAsync(ValueTask<M3terToken> pending, HttpRequestMessage request, AuthRoute route, CancellationToken cancellationToken)
     {
         M3terToken token = await AwaitToken(pending).ConfigureAwait(false);
         if (!IsReplayable(request.Content))
@@ -192,7 +194,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         request.Headers.Authorization = token.HeaderValue;
-        var sent = new SentAs(request.RequestUri!, request.Method, request.Content);
+        var sent = new SentAs(request.RequestUri!, request.Method, request.Content, route);
         return await CompleteAsync(base.SendAsync(request, cancellationToken), request, sent, token, cancellationToken).ConfigureAwait(false);
     }
 
@@ -216,21 +218,21 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private Task<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, M3terToken token, CancellationToken cancellationToken)
     {
-        if (!ShouldRenew(token) || !IsReplayable(request, sent, response))
+        if (!ShouldRenew(token) || ReplayRoute(request, sent, response) is not AuthRoute replay)
         {
             return Task.FromResult<M3terToken?>(null);
         }
 
-        return RenewAsync(response, request, token, cancellationToken);
+        return RenewAsync(response, request, token, sent.Route, replay, cancellationToken);
     }
 
-    private async Task<M3terToken?> RenewAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, CancellationToken cancellationToken)
+    private async Task<M3terToken?> RenewAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, AuthRoute issuer, AuthRoute replay, CancellationToken cancellationToken)
     {
-        _tokenProvider.Invalidate(token);
+        issuer.Provider.Invalidate(token);
         M3terToken fresh;
         try
         {
-            fresh = await AwaitToken(_tokenProvider.GetTokenAsync(cancellationToken)).ConfigureAwait(false);
+            fresh = await AwaitToken(replay.Provider.GetTokenAsync(cancellationToken)).ConfigureAwait(false);
         }
         catch
         {
@@ -244,16 +246,16 @@ public sealed class M3terAuthHandler : DelegatingHandler
 #if NET5_0_OR_GREATER
     private M3terToken? RenewAfterRefusal(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, M3terToken token, Func<ITokenProvider, CancellationToken, M3terToken> getToken, CancellationToken cancellationToken)
     {
-        if (!IsRefusal(response) || !ShouldRenew(token) || !IsReplayable(request, sent, response))
+        if (!IsRefusal(response) || !ShouldRenew(token) || ReplayRoute(request, sent, response) is not AuthRoute replay)
         {
             return null;
         }
 
-        _tokenProvider.Invalidate(token);
+        sent.Route.Provider.Invalidate(token);
         M3terToken fresh;
         try
         {
-            fresh = getToken(_tokenProvider, cancellationToken);
+            fresh = getToken(replay.Provider, cancellationToken);
         }
         catch
         {
@@ -269,17 +271,19 @@ public sealed class M3terAuthHandler : DelegatingHandler
     /// Whether the request is still the one that carried the token to m3ter. The primary handler follows redirects
     /// below this handler, rewriting the request's address (and, for a 303, its method and body) and dropping its
     /// token: a refusal then came from the redirect target, and a replay would put a fresh token on a request for
-    /// another host. The scope is checked again too, since configuration may have moved it.
+    /// another host. The scope is checked again too, since a reload may have moved it: the route returned (hosts and
+    /// provider read as one snapshot) is where the fresh token comes from, or null when there is no replay.
     /// </summary>
-    private bool IsReplayable(HttpRequestMessage request, SentAs sent, HttpResponseMessage response)
+    private AuthRoute? ReplayRoute(HttpRequestMessage request, SentAs sent, HttpResponseMessage response)
     {
-        if (sent.IsUnchanged(request) && Scope.Matches(request.RequestUri))
+        AuthRoute route = Route;
+        if (sent.IsUnchanged(request) && route.Scope.Matches(request.RequestUri))
         {
-            return true;
+            return route;
         }
 
         Log.RefusalAfterRedirect(_logger, response.StatusCode, request.RequestUri?.Host ?? "(none)");
-        return false;
+        return null;
     }
 
     /// <summary>Whether a refusal of <paramref name="token"/> may be an expired or revoked token, worth a fresh one.</summary>
@@ -324,8 +328,11 @@ public sealed class M3terAuthHandler : DelegatingHandler
     /// one. A redirect changes the address (a 303 also the method, dropping the body); a handler below this one that
     /// only rewrites the body (compression, signing) changes neither, and its refusals are still recovered.
     /// </summary>
-    private readonly struct SentAs(Uri uri, HttpMethod method, HttpContent? content)
+    private readonly struct SentAs(Uri uri, HttpMethod method, HttpContent? content, AuthRoute route)
     {
+        /// <summary>Gets the route whose provider issued the token the request carried: the one to tell it was refused.</summary>
+        public AuthRoute Route { get; } = route;
+
         public bool IsUnchanged(HttpRequestMessage request) =>
             (ReferenceEquals(request.RequestUri, uri) || request.RequestUri == uri)
             && request.Method == method

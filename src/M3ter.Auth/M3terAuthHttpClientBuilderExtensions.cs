@@ -33,7 +33,6 @@ public static class M3terAuthHttpClientBuilderExtensions
                     ? "AddM3terAuthHandler() needs services.AddM3terAuth() to be called first."
                     : $"AddM3terAuthHandler(\"{registrationName}\") needs services.AddM3terAuth(\"{registrationName}\", ...) to be called first.");
             return new M3terAuthHandler(
-                sp.GetRequiredKeyedService<ITokenProvider>(registrationName),
                 registration,
                 sp.GetRequiredService<ILoggerFactory>().CreateLogger<M3terAuthHandler>(),
                 sp.GetRequiredService<TimeProvider>());

@@ -8,6 +8,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.Testing.Internal;
@@ -38,7 +39,7 @@ namespace M3ter.Auth.Testing;
 /// services.AddM3terAuth(m3ter.Configure);
 /// </code>
 /// </remarks>
-public sealed class M3terEmulator : IAsyncDisposable
+public sealed partial class M3terEmulator : IAsyncDisposable
 {
     /// <summary>The largest ingest payload m3ter accepts, in bytes ("payload under 512,000 bytes"; M3TER.md, limits).</summary>
     public const int MaxIngestPayloadBytes = 512_000;
@@ -73,7 +74,7 @@ public sealed class M3terEmulator : IAsyncDisposable
     private readonly BoundedLog<M3terMeasurement> _measurements;
     private readonly RateLimiter _apiRate = new();
     private readonly RateLimiter _ingestRate = new();
-    private readonly Random _random;
+    private Random _random;
     private readonly object _randomGate = new();
     private TaskCompletionSource<bool> _requestArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _tokenRequests;
@@ -170,13 +171,13 @@ public sealed class M3terEmulator : IAsyncDisposable
     /// <value>403 Forbidden, as m3ter does (M3TER.md: "an expired or invalid token is answered with 403"); set 401 to exercise clients that expect it (it then sends <c>WWW-Authenticate: Bearer</c>).</value>
     public HttpStatusCode InvalidTokenStatusCode { get; set; } = HttpStatusCode.Forbidden;
 
-    /// <summary>Gets how many requests reached the token endpoint, faulted ones included.</summary>
+    /// <summary>Gets how many requests reached the token endpoint, faulted and rate-limited ones included.</summary>
     public int TokenRequestCount => Volatile.Read(ref _tokenRequests);
 
-    /// <summary>Gets how many requests reached the config and ingest APIs.</summary>
+    /// <summary>Gets how many requests reached the config and ingest APIs, faulted and rate-limited ones included.</summary>
     public int ApiRequestCount => Volatile.Read(ref _apiRequests);
 
-    /// <summary>Gets how many config and ingest API requests arrived without a bearer token.</summary>
+    /// <summary>Gets how many config and ingest API requests arrived without a bearer token, whatever they were answered (a fault or a 429 included).</summary>
     public int ApiRequestsWithoutTokenCount => Volatile.Read(ref _apiRequestsWithoutToken);
 
     /// <summary>Gets how many config and ingest API requests were refused because of their token (see <see cref="InvalidTokenStatusCode"/>).</summary>
@@ -219,13 +220,26 @@ public sealed class M3terEmulator : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = null;
         });
         WebApplication app = builder.Build();
-        M3terEmulator? emulator = null;
-        app.Run(context => emulator!.HandleAsync(context));
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        Uri[] addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses
-            .Select(a => new Uri(a.TrimEnd('/') + "/")).ToArray();
-        emulator = new M3terEmulator(app, options, addresses[0], addresses[1]);
-        return emulator;
+
+        // A request can arrive as soon as Kestrel listens, before the emulator exists (a client retrying against the
+        // port, say): it waits for it rather than failing.
+        var ready = new TaskCompletionSource<M3terEmulator>(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.Run(async context => await (await ready.Task.ConfigureAwait(false)).HandleAsync(context).ConfigureAwait(false));
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            Uri[] addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses
+                .Select(a => new Uri(a.TrimEnd('/') + "/")).ToArray();
+            var emulator = new M3terEmulator(app, options, addresses[0], addresses[1]);
+            ready.SetResult(emulator);
+            return emulator;
+        }
+        catch
+        {
+            ready.TrySetCanceled(CancellationToken.None);
+            await app.DisposeAsync().ConfigureAwait(false); // a port in use, a cancelled start: nothing left listening
+            throw;
+        }
     }
 
     /// <summary>Points options at this emulator: both hosts, credentials and organization. Pass it to <c>AddM3terAuth</c>.</summary>
@@ -337,11 +351,21 @@ public sealed class M3terEmulator : IAsyncDisposable
     /// <summary>
     /// Returns the emulator to how it started, for a fixture shared across tests: clears requests, measurements and
     /// counters, queued and persistent faults, the transient failure rate, denied paths, revocations and the rate
-    /// limits' counts. Credentials and the tokens already issued stay valid.
+    /// limits' counts; restores the token lifetime, the invalid-token status and the credentials it started with
+    /// (keys added are removed, the initial key restored if it was removed); and re-seeds the random failures with
+    /// <see cref="M3terEmulatorOptions.RandomSeed"/>. Tokens already issued stay valid.
     /// </summary>
     public void Reset()
     {
         ClearRequests();
+        _credentials.Clear();
+        _credentials[_options.AccessKeyId] = _options.ApiSecret;
+        TokenLifetime = _options.TokenLifetime;
+        lock (_randomGate)
+        {
+            _random = _options.RandomSeed is int seed ? new Random(seed) : new Random();
+        }
+
         _tokenFaults.Clear();
         _keyTokenFaults.Clear();
         _configFaults.Clear();
@@ -362,9 +386,15 @@ public sealed class M3terEmulator : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>The matching requests, in the order received.</returns>
     /// <exception cref="TimeoutException">Fewer arrived within <paramref name="timeout"/>; the message says how many.</exception>
+    /// <exception cref="InvalidOperationException"><see cref="M3terEmulatorOptions.RecordRequests"/> is off, so no request could ever match.</exception>
     public async Task<IReadOnlyList<M3terRecordedRequest>> WaitForRequestsAsync(Func<M3terRecordedRequest, bool> predicate, int count, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(predicate);
+        if (!_options.RecordRequests)
+        {
+            throw new InvalidOperationException("WaitForRequestsAsync needs recorded requests, but this emulator was started with RecordRequests = false.");
+        }
+
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         while (true)
@@ -479,7 +509,7 @@ public sealed class M3terEmulator : IAsyncDisposable
         string path = request.Path.Value ?? "/";
         string orgPrefix = "/organizations/" + OrganizationId;
         bool isOrganizationPath = path.StartsWith("/organizations/", StringComparison.Ordinal);
-        bool isMeasurements = isOrganizationPath && path.EndsWith("/measurements", StringComparison.Ordinal);
+        bool isMeasurements = MeasurementsPath().IsMatch(path); // exactly /organizations/{orgId}/measurements
 
         // M3TER.md, "Using a token": the config API lives on api.m3ter.com, the ingest API on ingest.m3ter.com. Each
         // host refuses the other's calls, so a client that sends measurements to the API host fails here as in production.
@@ -524,6 +554,20 @@ public sealed class M3terEmulator : IAsyncDisposable
             return;
         }
 
+        // Counted before anything can refuse them (the rate limit, a fault), so the counters see every request.
+        if (kind == M3terRequestKind.Token)
+        {
+            Interlocked.Increment(ref _tokenRequests);
+        }
+        else
+        {
+            Interlocked.Increment(ref _apiRequests);
+            if (record.BearerToken is null)
+            {
+                Interlocked.Increment(ref _apiRequestsWithoutToken);
+            }
+        }
+
         // M3TER.md, "Limits": 50 requests/s per organization on each API, 429 when exceeded; token requests count too.
         if (_options.RateLimitPerSecond is int limit
             && !(kind == M3terRequestKind.Ingest ? _ingestRate : _apiRate).TryAcquire(_options.TimeProvider.GetUtcNow(), limit, out TimeSpan retryAfter))
@@ -539,7 +583,6 @@ public sealed class M3terEmulator : IAsyncDisposable
             return;
         }
 
-        Interlocked.Increment(ref _apiRequests);
         if ((kind == M3terRequestKind.Ingest ? _ingestFaults : _configFaults).TryDequeue(out M3terFault? fault)
             && await ApplyFaultAsync(context, record, fault, aborted).ConfigureAwait(false))
         {
@@ -549,10 +592,6 @@ public sealed class M3terEmulator : IAsyncDisposable
         if (!Authorized(record, out string? problem))
         {
             Interlocked.Increment(ref _apiRequestsRefused);
-            if (record.BearerToken is null)
-            {
-                Interlocked.Increment(ref _apiRequestsWithoutToken);
-            }
 
             if (InvalidTokenStatusCode == HttpStatusCode.Unauthorized)
             {
@@ -727,7 +766,7 @@ public sealed class M3terEmulator : IAsyncDisposable
                 return problem;
             }
 
-            if (!ts.Contains('T', StringComparison.Ordinal) || !DateTimeOffset.TryParse(ts, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset timestamp))
+            if (!IsoTimestamp().IsMatch(ts) || !DateTimeOffset.TryParse(ts, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset timestamp))
             {
                 return $"{at}.ts must be an ISO 8601 date and time such as 2026-11-28T12:00:00Z, but it is \"{ts}\"";
             }
@@ -882,8 +921,6 @@ public sealed class M3terEmulator : IAsyncDisposable
 
     private async Task TokenAsync(HttpContext context, M3terRecordedRequest record, CancellationToken aborted)
     {
-        Interlocked.Increment(ref _tokenRequests);
-
         // M3TER.md, "Getting a token": POST only.
         if (!HttpMethods.IsPost(context.Request.Method))
         {
@@ -1013,6 +1050,14 @@ public sealed class M3terEmulator : IAsyncDisposable
         RandomNumberGenerator.Fill(bytes);
         return "emu_" + Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
     }
+
+    /// <summary>An ISO 8601 (RFC 3339 profile) date and time: a full date, <c>T</c>, hours and minutes, optional seconds and fraction, optional zone.</summary>
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    private static partial Regex IsoTimestamp();
+
+    /// <summary>The ingest API's one path, <c>/organizations/{orgId}/measurements</c>, with nothing before or after it.</summary>
+    [GeneratedRegex(@"^/organizations/[^/]+/measurements$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    private static partial Regex MeasurementsPath();
 
     private sealed record IssuedToken(DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string? AccessKeyId, bool PreIssued);
 }

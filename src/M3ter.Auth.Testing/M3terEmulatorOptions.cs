@@ -33,7 +33,10 @@ public sealed class M3terEmulatorOptions
     public bool RecordRequests { get; set; } = true;
 
     /// <summary>Gets or sets how many of the latest requests are kept; older ones are dropped (a ring buffer).</summary>
-    /// <value>Defaults to 10,000.</value>
+    /// <value>
+    /// Defaults to 10,000. Each one keeps its headers and body, so memory follows the payloads: 10,000 ingest requests
+    /// near the 512,000-byte limit hold about 5 GB. Lower it, or turn <see cref="RecordRequests"/> off, for heavy ingest runs.
+    /// </value>
     public int MaxRecordedRequests { get; set; } = 10_000;
 
     /// <summary>Gets or sets how many accepted measurements are kept for <see cref="M3terEmulator.Measurements"/>; older ones are dropped.</summary>

@@ -231,6 +231,116 @@ public sealed class EmulatorTests
     }
 
     [Fact]
+    public async Task Reset_RestoresTheTokenLifetimeTheInitialCredentialsAndTheSeededRandomFailures()
+    {
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RandomSeed = 7, RateLimitPerSecond = null });
+        async Task<string> Outcomes()
+        {
+            var outcomes = new StringBuilder();
+            for (int i = 0; i < 16; i++)
+            {
+                using HttpResponseMessage response = await RequestTokenAsync(m3ter);
+                outcomes.Append(response.IsSuccessStatusCode ? '+' : '-');
+            }
+
+            return outcomes.ToString();
+        }
+
+        m3ter.TransientTokenFailureRate = 0.5;
+        string pattern = await Outcomes();
+        m3ter.TokenLifetime = TimeSpan.FromSeconds(5);
+        m3ter.AddCredentials("added-key", "added-secret-0123456789");
+        m3ter.RemoveCredentials(m3ter.AccessKeyId);
+
+        m3ter.Reset();
+
+        using (HttpResponseMessage added = await RequestTokenAsync(m3ter, "added-key", "added-secret-0123456789"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, added.StatusCode); // the added key is gone
+        }
+
+        using (HttpResponseMessage restored = await RequestTokenAsync(m3ter))
+        {
+            Assert.Equal(HttpStatusCode.OK, restored.StatusCode); // the initial key works again
+            using JsonDocument body = JsonDocument.Parse(await restored.Content.ReadAsStringAsync());
+            Assert.Equal(5 * 60 * 60, body.RootElement.GetProperty("expires_in").GetInt32()); // the 5-hour default again
+        }
+
+        m3ter.Reset();
+        m3ter.TransientTokenFailureRate = 0.5;
+        Assert.Equal(pattern, await Outcomes()); // the same random failures as after the start
+    }
+
+    [Fact]
+    public async Task Counters_CountRateLimitedAndFaultedRequests_AndEveryTokenlessOne()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero));
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { TimeProvider = time, RateLimitPerSecond = 2 });
+        string token = await TokenAsync(m3ter);
+        (await SendAsync(HttpMethod.Get, Config(m3ter, "/meters"), token)).Dispose(); // the API host's 2 are used up
+
+        using HttpResponseMessage limitedToken = await RequestTokenAsync(m3ter);
+        using HttpResponseMessage limitedTokenless = await Http.GetAsync(Config(m3ter, "/meters")).WaitAsync(NoHang);
+        m3ter.EnqueueApiFault(M3terRequestKind.Ingest, M3terFault.Status(HttpStatusCode.BadGateway));
+        using HttpResponseMessage faultedTokenless = await Http.PostAsync(Measurements(m3ter), new StringContent("{}")).WaitAsync(NoHang);
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, limitedToken.StatusCode);
+        Assert.Equal(HttpStatusCode.TooManyRequests, limitedTokenless.StatusCode);
+        Assert.Equal(HttpStatusCode.BadGateway, faultedTokenless.StatusCode);
+        Assert.Equal(2, m3ter.TokenRequestCount);
+        Assert.Equal(3, m3ter.ApiRequestCount);
+        Assert.Equal(2, m3ter.ApiRequestsWithoutTokenCount);
+    }
+
+    [Fact]
+    public async Task Ingest_IsExactlyOnePath_AnythingAroundItIs404()
+    {
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        string token = await TokenAsync(m3ter);
+        string body = "{\"measurements\":[" + Measurement("u") + "]}";
+
+        using HttpResponseMessage nested = await SendAsync(HttpMethod.Post, new Uri(m3ter.IngestBaseAddress, $"organizations/{m3ter.OrganizationId}/extra/measurements"), token, body);
+        using HttpResponseMessage prefixed = await SendAsync(HttpMethod.Post, new Uri(m3ter.IngestBaseAddress, $"v2/organizations/{m3ter.OrganizationId}/measurements"), token, body);
+        using HttpResponseMessage exact = await SendAsync(HttpMethod.Post, Measurements(m3ter), token, body);
+
+        Assert.Equal(HttpStatusCode.NotFound, nested.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, prefixed.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, exact.StatusCode);
+        Assert.Single(m3ter.Measurements);
+    }
+
+    [Fact]
+    public async Task WaitForRequestsAsync_WithRecordingOff_SaysSo_InsteadOfTimingOut()
+    {
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RecordRequests = false });
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => m3ter.WaitForRequestsAsync(_ => true, 1, TimeSpan.FromSeconds(30)));
+        Assert.Contains("RecordRequests", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StartAsync_OnAPortInUse_Throws_AndLeavesNothingListening()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        int busy = ((IPEndPoint)taken.LocalEndpoint).Port;
+        int free = FreePort();
+
+        await Assert.ThrowsAnyAsync<Exception>(() => M3terEmulator.StartAsync(new M3terEmulatorOptions { ApiPort = free, IngestPort = busy }));
+
+        using var again = new System.Net.Sockets.TcpListener(IPAddress.Loopback, free);
+        again.Start(); // the API port it did open was closed again
+        again.Stop();
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public async Task Counters_IssuedTokensAndTokensIssuedAgree_AndClearRequestsResetsCounters()
     {
         await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
@@ -373,6 +483,9 @@ public sealed class EmulatorTests
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\"}", "measurements[0].ts is required")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"yesterday\"}", "measurements[0].ts must be an ISO 8601 date and time")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28\"}", "measurements[0].ts must be an ISO 8601 date and time")]
+    [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"11/28/2026 12:00:00\"}", "measurements[0].ts must be an ISO 8601 date and time")]
+    [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"Sat, 28 Nov 2026 12:00:00 GMT\"}", "measurements[0].ts must be an ISO 8601 date and time")]
+    [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28T12:00:00Z trailing\"}", "measurements[0].ts must be an ISO 8601 date and time")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28T12:00:00Z\",\"measure\":{\"n\":\"1\"}}", "measurements[0].measure must be an object of numbers")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28T12:00:00Z\",\"who\":{\"user\":3}}", "measurements[0].who must be an object of strings")]
     [InlineData("17", "measurements[0] must be an object")]

@@ -24,16 +24,30 @@ public sealed partial class IngestWorkerService(MeasurementBuffer queue, IngestC
     private const int EmptyBody = 20; // {"measurements":[]}
 
     private readonly CancellationTokenSource _abandon = new();
+    private int _disposed;
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         queue.Complete(); // the loop drains what is queued, then ends
-        using CancellationTokenRegistration giveUp = cancellationToken.Register(_abandon.Cancel); // the host stopped waiting
         await base.StopAsync(cancellationToken);
+
+        // base.StopAsync returns when the loop ends or when the host stops waiting (its shutdown timeout). In the
+        // second case m3ter is unreachable: tell the loop to give up now, and let it say what it leaves behind,
+        // rather than have it retry on after the host has moved on.
+        if (cancellationToken.IsCancellationRequested && ExecuteTask is { IsCompleted: false } loop)
+        {
+            _abandon.Cancel();
+            await Task.WhenAny(loop, Task.Delay(TimeSpan.FromSeconds(5), CancellationToken.None));
+        }
     }
 
     public override void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _abandon.Cancel();
         _abandon.Dispose();
         base.Dispose();

@@ -390,9 +390,9 @@ public sealed partial class M3terEmulator : IAsyncDisposable
     public async Task<IReadOnlyList<M3terRecordedRequest>> WaitForRequestsAsync(Func<M3terRecordedRequest, bool> predicate, int count, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(predicate);
-        if (!_options.RecordRequests)
+        if (!_options.RecordRequests || _options.MaxRecordedRequests == 0)
         {
-            throw new InvalidOperationException("WaitForRequestsAsync needs recorded requests, but this emulator was started with RecordRequests = false.");
+            throw new InvalidOperationException("WaitForRequestsAsync needs recorded requests, but this emulator was started with RecordRequests = false or MaxRecordedRequests = 0.");
         }
 
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -1052,11 +1052,11 @@ public sealed partial class M3terEmulator : IAsyncDisposable
     }
 
     /// <summary>An ISO 8601 (RFC 3339 profile) date and time: a full date, <c>T</c>, hours and minutes, optional seconds and fraction, optional zone.</summary>
-    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    [GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?\z", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
     private static partial Regex IsoTimestamp();
 
     /// <summary>The ingest API's one path, <c>/organizations/{orgId}/measurements</c>, with nothing before or after it.</summary>
-    [GeneratedRegex(@"^/organizations/[^/]+/measurements$", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    [GeneratedRegex(@"^/organizations/[^/]+/measurements\z", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
     private static partial Regex MeasurementsPath();
 
     private sealed record IssuedToken(DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string? AccessKeyId, bool PreIssued);

@@ -228,7 +228,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private async Task<M3terToken?> RenewAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, AuthRoute issuer, AuthRoute replay, CancellationToken cancellationToken)
     {
-        issuer.Provider.Invalidate(token);
+        Invalidate(token, issuer, replay);
         M3terToken fresh;
         try
         {
@@ -251,7 +251,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             return null;
         }
 
-        sent.Route.Provider.Invalidate(token);
+        Invalidate(token, sent.Route, replay);
         M3terToken fresh;
         try
         {
@@ -266,6 +266,19 @@ public sealed class M3terAuthHandler : DelegatingHandler
         return PrepareReplay(response, request, token, fresh);
     }
 #endif
+
+    /// <summary>
+    /// Tells the provider that issued the token, and the one the replay asks (a reload may have replaced the first,
+    /// and the new one may have taken the same token over), that m3ter refused it.
+    /// </summary>
+    private static void Invalidate(M3terToken token, AuthRoute issuer, AuthRoute replay)
+    {
+        issuer.Provider.Invalidate(token);
+        if (!ReferenceEquals(replay.Provider, issuer.Provider))
+        {
+            replay.Provider.Invalidate(token);
+        }
+    }
 
     /// <summary>
     /// Whether the request is still the one that carried the token to m3ter. The primary handler follows redirects

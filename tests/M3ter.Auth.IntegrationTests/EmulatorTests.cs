@@ -486,6 +486,7 @@ public sealed class EmulatorTests
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"11/28/2026 12:00:00\"}", "measurements[0].ts must be an ISO 8601 date and time")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"Sat, 28 Nov 2026 12:00:00 GMT\"}", "measurements[0].ts must be an ISO 8601 date and time")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28T12:00:00Z trailing\"}", "measurements[0].ts must be an ISO 8601 date and time")]
+    [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28T12:00:00Z\\n\"}", "measurements[0].ts must be an ISO 8601 date and time")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28T12:00:00Z\",\"measure\":{\"n\":\"1\"}}", "measurements[0].measure must be an object of numbers")]
     [InlineData("{\"uid\":\"u\",\"meter\":\"m\",\"account\":\"a\",\"ts\":\"2026-11-28T12:00:00Z\",\"who\":{\"user\":3}}", "measurements[0].who must be an object of strings")]
     [InlineData("17", "measurements[0] must be an object")]

@@ -17,9 +17,9 @@ namespace M3ter.Auth.StackExchangeRedis.Tests;
 /// <summary>The Redis cache against a real redis-server: what it stores, how it protects it, and how it fails.</summary>
 public sealed class RedisTokenCacheTests
 {
-    private const string Secret = "redis-test-secret-0123456789abcdef";
-    private const string KeyId = "redis-test-key-id";
-    private static readonly Uri Base = new("https://api.m3ter.com/");
+    internal const string Secret = "redis-test-secret-0123456789abcdef";
+    internal const string KeyId = "redis-test-key-id";
+    internal static readonly Uri Base = new("https://api.m3ter.com/");
 
     private static M3terRedisTokenCache Cache(RedisServer redis, Action<M3terRedisTokenCacheOptions>? configure = null, ILogger<M3terRedisTokenCache>? logger = null)
     {
@@ -171,14 +171,8 @@ public sealed class RedisTokenCacheTests
     [RedisFact]
     public async Task TamperedOrGarbageEntry_IsAMiss_LoggedWithoutSecrets_NeverAnException()
     {
-        await using RedisServer redis = await RedisServer.StartAsync();
-        var logs = new CapturingLoggerProvider();
-        await using M3terRedisTokenCache cache = Cache(redis, logger: new LoggerFactory(new[] { logs }).CreateLogger<M3terRedisTokenCache>());
-        var scope = new SharedTokenScope(Base, KeyId, Secret);
-        await cache.WriteIfNewerAsync(scope, Token("genuine", TimeSpan.FromHours(5)));
-        string key = (await DumpAsync(redis)).Keys.Single();
-        await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
-        IDatabase db = mux.GetDatabase();
+        await using SeededRedis seeded = await SeededRedis.StartAsync();
+        (M3terRedisTokenCache cache, CapturingLoggerProvider logs, SharedTokenScope scope, string key, IDatabase db) = (seeded.Cache, seeded.Logs, seeded.Scope, seeded.TokenKey, seeded.Db);
 
         byte[] value = (await db.HashGetAsync(key, "v"))!;
         value[^1] ^= 0x55; // one flipped bit in the ciphertext
@@ -201,14 +195,8 @@ public sealed class RedisTokenCacheTests
     public async Task UnreadableEntryClaimingALaterExpiry_IsReplacedByTheNextWrite_AndLoggedOnce()
     {
         // Without the override, the garbage's far expiry would win every write-if-newer until Redis expired it.
-        await using RedisServer redis = await RedisServer.StartAsync();
-        var logs = new CapturingLoggerProvider();
-        await using M3terRedisTokenCache cache = Cache(redis, logger: new LoggerFactory(new[] { logs }).CreateLogger<M3terRedisTokenCache>());
-        var scope = new SharedTokenScope(Base, KeyId, Secret);
-        await cache.WriteIfNewerAsync(scope, Token("genuine", TimeSpan.FromHours(5)));
-        string key = (await DumpAsync(redis)).Keys.Single();
-        await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
-        IDatabase db = mux.GetDatabase();
+        await using SeededRedis seeded = await SeededRedis.StartAsync();
+        (M3terRedisTokenCache cache, CapturingLoggerProvider logs, SharedTokenScope scope, string key, IDatabase db) = (seeded.Cache, seeded.Logs, seeded.Scope, seeded.TokenKey, seeded.Db);
         await db.HashSetAsync(key, [new HashEntry("exp", "99999999999999"), new HashEntry("v", "garbage")]);
 
         for (int i = 0; i < 5; i++)
@@ -227,14 +215,9 @@ public sealed class RedisTokenCacheTests
     public async Task KeysOfAnotherTypeAtOurNames_AreMisses_NeverOpenTheBreaker_AndAreReplaced()
     {
         // A WRONGTYPE error on every call would keep the breaker open, and the fleet uncoordinated, for good.
-        await using RedisServer redis = await RedisServer.StartAsync();
-        await using M3terRedisTokenCache cache = Cache(redis);
-        var scope = new SharedTokenScope(Base, KeyId, Secret);
-        await cache.WriteIfNewerAsync(scope, Token("genuine", TimeSpan.FromHours(5)));
-        string tokenKey = (await DumpAsync(redis)).Keys.Single();
+        await using SeededRedis seeded = await SeededRedis.StartAsync();
+        (M3terRedisTokenCache cache, SharedTokenScope scope, string tokenKey, IDatabase db) = (seeded.Cache, seeded.Scope, seeded.TokenKey, seeded.Db);
         string leaseKey = tokenKey.Replace(":token", ":lease", StringComparison.Ordinal);
-        await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
-        IDatabase db = mux.GetDatabase();
         await db.KeyDeleteAsync(tokenKey);
         await db.ListLeftPushAsync(tokenKey, "not a token");
         await db.StringSetAsync(leaseKey, "left by someone, with no expiry");
@@ -459,6 +442,43 @@ public sealed class RedisTokenCacheTests
         Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(200), $"100 reads with the breaker open took {clock.Elapsed}");
         time.Advance(TimeSpan.FromSeconds(10));
         Assert.Null(cache.Unavailable); // half open: the next call tries Redis again
+    }
+}
+
+/// <summary>A Redis with one genuine entry written by the cache, and a connection of the test's own to tamper with it.</summary>
+internal sealed class SeededRedis : IAsyncDisposable
+{
+    private RedisServer _redis = null!;
+    private ConnectionMultiplexer _mux = null!;
+
+    public M3terRedisTokenCache Cache { get; private set; } = null!;
+
+    public CapturingLoggerProvider Logs { get; } = new();
+
+    public SharedTokenScope Scope { get; } = new(RedisTokenCacheTests.Base, RedisTokenCacheTests.KeyId, RedisTokenCacheTests.Secret);
+
+    public string TokenKey { get; private set; } = null!;
+
+    public IDatabase Db => _mux.GetDatabase();
+
+    public static async Task<SeededRedis> StartAsync()
+    {
+        var seeded = new SeededRedis();
+        seeded._redis = await RedisServer.StartAsync();
+        seeded.Cache = new M3terRedisTokenCache(new M3terRedisTokenCacheOptions { Configuration = seeded._redis.Configuration }, logger: new LoggerFactory(new[] { seeded.Logs }).CreateLogger<M3terRedisTokenCache>());
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        await seeded.Cache.WriteIfNewerAsync(seeded.Scope, new M3terToken("genuine", "Bearer", now + TimeSpan.FromHours(5), now));
+        seeded._mux = await ConnectionMultiplexer.ConnectAsync(seeded._redis.Configuration);
+        IServer server = seeded._mux.GetServer(seeded._mux.GetEndPoints()[0]);
+        seeded.TokenKey = (string)server.Keys(pattern: "*").Single()!;
+        return seeded;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cache.DisposeAsync();
+        await _mux.DisposeAsync();
+        await _redis.DisposeAsync();
     }
 }
 

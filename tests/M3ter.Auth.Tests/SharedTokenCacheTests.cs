@@ -38,6 +38,20 @@ public sealed class SharedTokenCacheTests
         Assert.True(condition(), "condition not reached within 5 s");
     }
 
+    /// <summary>Moves the provider's clock on in poll-sized steps (up to 5 s) until <paramref name="waiting"/> completes; returns how far it moved.</summary>
+    private async Task<TimeSpan> PollUntilDoneAsync(Task waiting)
+    {
+        TimeSpan waited = TimeSpan.Zero;
+        for (int i = 0; i < 100 && !waiting.IsCompleted; i++)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            waited += TimeSpan.FromMilliseconds(50);
+            await Task.Delay(2);
+        }
+
+        return waited;
+    }
+
     [Fact]
     public async Task WarmPath_NeverTouchesTheSharedCache()
     {
@@ -117,11 +131,7 @@ public sealed class SharedTokenCacheTests
         Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
         await Eventually(() => _cache.LeaseRefusals == 1);
         Assert.False(waiting.IsCompleted);
-        for (int i = 0; i < 100 && !waiting.IsCompleted; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            await Task.Delay(2);
-        }
+        await PollUntilDoneAsync(waiting);
 
         Assert.Equal("token-1", (await waiting).AccessToken);
         Assert.Equal(1, _client.Calls);
@@ -137,13 +147,7 @@ public sealed class SharedTokenCacheTests
         await Eventually(() => _cache.LeaseRefusals == 1);
 
         _cache.LeaseHeldElsewhere = false; // the holder's token request failed, and it released the lease
-        TimeSpan waited = TimeSpan.Zero;
-        for (int i = 0; i < 100 && !waiting.IsCompleted; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            waited += TimeSpan.FromMilliseconds(50);
-            await Task.Delay(2);
-        }
+        TimeSpan waited = await PollUntilDoneAsync(waiting);
 
         Assert.Equal("token-1", (await waiting).AccessToken);
         Assert.True(waited < TimeSpan.FromSeconds(1), $"waited {waited} of the 3 s LeaseWaitTimeout");
@@ -159,13 +163,7 @@ public sealed class SharedTokenCacheTests
         await Eventually(() => _cache.LeaseRefusals == 1);
 
         _cache.Unavailable = "Redis is unavailable (test)"; // nobody's token can arrive through it now
-        TimeSpan waited = TimeSpan.Zero;
-        for (int i = 0; i < 100 && !waiting.IsCompleted; i++)
-        {
-            _time.Advance(TimeSpan.FromMilliseconds(50));
-            waited += TimeSpan.FromMilliseconds(50);
-            await Task.Delay(2);
-        }
+        TimeSpan waited = await PollUntilDoneAsync(waiting);
 
         Assert.Equal("token-1", (await waiting).AccessToken);
         Assert.True(waited < TimeSpan.FromSeconds(1), $"waited {waited} of the 3 s LeaseWaitTimeout");

@@ -99,7 +99,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             request.Headers.Authorization = token.HeaderValue;
             var sent = new SentAs(uri!, request.Method, request.Content, route);
             Task<HttpResponseMessage> sending = base.SendAsync(request, cancellationToken);
-            if (sending.Status == TaskStatus.RanToCompletion && !IsRefusal(sending.Result))
+            if (IsCompletedSuccessfully(sending) && !IsRefusal(sending.Result))
             {
                 return sending;
             }
@@ -166,6 +166,13 @@ public sealed class M3terAuthHandler : DelegatingHandler
         return content.LoadIntoBufferAsync();
 #endif
     }
+
+    private static bool IsCompletedSuccessfully(Task task) =>
+#if NET5_0_OR_GREATER
+        task.IsCompletedSuccessfully;
+#else
+        task.Status == TaskStatus.RanToCompletion;
+#endif
 
     private static bool IsRefusal(HttpResponseMessage response) =>
         response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden;

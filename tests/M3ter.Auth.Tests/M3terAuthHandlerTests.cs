@@ -46,6 +46,9 @@ public sealed class M3terAuthHandlerTests
     [Theory]
     [InlineData("https://api.m3ter.com/organizations/org-1/products")]
     [InlineData("https://API.M3TER.COM/organizations/org-1")]
+    [InlineData("https://api.m3ter.com:443/organizations/org-1")]
+    [InlineData("HTTPS://api.m3ter.com/organizations/org-1")]
+    [InlineData("https://api.m3ter.com")]
     [InlineData("https://ingest.m3ter.com/organizations/org-1/measurements")]
     public async Task SendAsync_RequestToM3terHosts_CarriesBearerToken(string url)
     {
@@ -76,6 +79,9 @@ public sealed class M3terAuthHandlerTests
     [InlineData("https://api.m3ter.com:8443/organizations/org-1")]
     [InlineData("https://ingest.eu.m3ter.com/organizations/org-1")]
     [InlineData("https://m3ter.com/")]
+    [InlineData("https://api.m3ter.com@evil.example/organizations/org-1")]
+    [InlineData("https://api.m3ter.com:443@evil.example/")]
+    [InlineData("https://api.m3ter.comm/organizations/org-1")]
     public async Task SendAsync_OtherHosts_NeverSeeTheTokenAndCauseNoTokenRequest(string url)
     {
         var server = new FakeM3ter();

@@ -19,7 +19,14 @@ internal sealed class HostScope
         IngestScheme = ingest.Scheme;
         IngestHost = ingest.Host;
         IngestPort = ingest.Port;
+        _apiPrefix = api.GetLeftPart(UriPartial.Authority) + "/";
+        _ingestPrefix = ingest.GetLeftPart(UriPartial.Authority) + "/";
     }
+
+    // "https://api.m3ter.com/": an address written with exactly this start can only have this scheme, host and port
+    // (the authority ends at the slash). Addresses HttpClient builds from a BaseAddress are written this way.
+    private readonly string _apiPrefix;
+    private readonly string _ingestPrefix;
 
     public string ApiScheme { get; }
 
@@ -34,9 +41,10 @@ internal sealed class HostScope
     public int IngestPort { get; }
 
     /// <summary>
-    /// Whether the request goes to m3ter. <see cref="Uri"/> canonicalizes scheme and host to lower case, so ordinal
-    /// comparisons are exact here and several times cheaper than case-insensitive ones on this per-request path; the
-    /// port, an integer, is compared first.
+    /// Whether the request goes to m3ter. First the cheap test: the address as written starts with the canonical
+    /// "scheme://host[:port]/" of one of the hosts. Otherwise (upper case, an explicit default port, another host) the
+    /// parsed parts decide: <see cref="Uri"/> canonicalizes scheme and host to lower case, so ordinal comparisons are
+    /// exact; the port, an integer, is compared first.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Matches(Uri? uri)
@@ -46,6 +54,14 @@ internal sealed class HostScope
             return false;
         }
 
+        string written = uri.OriginalString;
+        return written.StartsWith(_apiPrefix, StringComparison.Ordinal)
+            || written.StartsWith(_ingestPrefix, StringComparison.Ordinal)
+            || MatchesParts(uri);
+    }
+
+    private bool MatchesParts(Uri uri)
+    {
         int port = uri.Port;
         string host = uri.Host;
         return (port == ApiPort && string.Equals(host, ApiHost, StringComparison.Ordinal) && string.Equals(uri.Scheme, ApiScheme, StringComparison.Ordinal))

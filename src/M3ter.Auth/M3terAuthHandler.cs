@@ -1,6 +1,7 @@
 using System;
 using System.Net;
 using System.Net.Http;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.Internal;
@@ -88,23 +89,36 @@ public sealed class M3terAuthHandler : DelegatingHandler
             return base.SendAsync(request, cancellationToken);
         }
 
-        // A direct call when the provider is ours (it always is with AddM3terAuth): no interface dispatch on the hot path.
-        ValueTask<M3terToken> pending = route.Provider is TokenProvider provider
-            ? provider.GetTokenAsync(cancellationToken)
-            : route.Provider.GetTokenAsync(cancellationToken);
+        // The warm path: our provider (it always is with AddM3terAuth) has a fresh token, read with one flag and no
+        // interface dispatch, and the body can be sent twice. Everything else is kept out of this method, so that its
+        // frame stays small.
+        if (route.Provider is TokenProvider provider && provider.FreshToken is { } token && IsReplayable(request.Content))
+        {
+            return SendWithToken(request, uri!, route, token, cancellationToken);
+        }
+
+        return SendWithoutFreshToken(request, uri!, route, cancellationToken);
+    }
+
+    /// <summary>Sends with a token in hand and a replayable body; no state machine unless m3ter refuses the token.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Task<HttpResponseMessage> SendWithToken(HttpRequestMessage request, Uri uri, AuthRoute route, M3terToken token, CancellationToken cancellationToken)
+    {
+        request.Headers.Authorization = token.HeaderValue;
+        var sent = new SentAs(uri, request.Method, request.Content, route);
+        Task<HttpResponseMessage> sending = base.SendAsync(request, cancellationToken);
+        return IsCompletedSuccessfully(sending) && !IsRefusal(sending.Result)
+            ? sending
+            : CompleteAsync(sending, request, sent, token, cancellationToken);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Task<HttpResponseMessage> SendWithoutFreshToken(HttpRequestMessage request, Uri uri, AuthRoute route, CancellationToken cancellationToken)
+    {
+        ValueTask<M3terToken> pending = route.Provider.GetTokenAsync(cancellationToken);
         if (pending.IsCompletedSuccessfully && IsReplayable(request.Content))
         {
-            // The warm path: a cached token and a body that can be sent twice; no state machine unless m3ter refuses.
-            M3terToken token = pending.Result;
-            request.Headers.Authorization = token.HeaderValue;
-            var sent = new SentAs(uri!, request.Method, request.Content, route);
-            Task<HttpResponseMessage> sending = base.SendAsync(request, cancellationToken);
-            if (IsCompletedSuccessfully(sending) && !IsRefusal(sending.Result))
-            {
-                return sending;
-            }
-
-            return CompleteAsync(sending, request, sent, token, cancellationToken);
+            return SendWithToken(request, uri, route, pending.Result, cancellationToken);
         }
 
         return SendSlowAsync(pending, request, route, cancellationToken);

@@ -141,6 +141,19 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         return GetTokenSlow(entry, cancellationToken);
     }
 
+    /// <summary>
+    /// Gets the cached token when it is fresh (before its refresh point), else null: the handler's warm path, the
+    /// same one flag read as <see cref="GetTokenAsync"/> without a <see cref="ValueTask{TResult}"/> to unwrap.
+    /// </summary>
+    internal M3terToken? FreshToken
+    {
+        get
+        {
+            CacheEntry? entry = Volatile.Read(ref _entry);
+            return entry is not null && entry.IsFresh ? entry.Token : null;
+        }
+    }
+
     /// <inheritdoc />
     public void Invalidate(M3terToken token)
     {

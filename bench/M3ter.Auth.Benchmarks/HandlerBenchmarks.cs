@@ -46,11 +46,19 @@ public class HandlerBenchmarks
             Console.WriteLine("// redis-server is not installed: the 'Redis token cache registered' case uses an unreachable Redis");
         }
 
-        (_redis, _sharedProvider, _m3terShared) = await SharedAsync(_redisServer?.Configuration ?? "127.0.0.1:1", options, time);
+        try
+        {
+            (_redis, _sharedProvider, _m3terShared) = await SharedAsync(_redisServer?.Configuration ?? "127.0.0.1:1", options, time);
 
-        // Registered, but Redis is down (a port nothing listens on): the multiplexer keeps trying to reconnect in the
-        // background, and any Redis call on the warm path would show as a timeout, not as a fast round trip.
-        (_redisDown, _sharedDownProvider, _m3terSharedDown) = await SharedAsync("127.0.0.1:1", options, time);
+            // Registered, but Redis is down (a port nothing listens on): the multiplexer keeps trying to reconnect in
+            // the background, and any Redis call on the warm path would show as a timeout, not as a fast round trip.
+            (_redisDown, _sharedDownProvider, _m3terSharedDown) = await SharedAsync("127.0.0.1:1", options, time);
+        }
+        catch
+        {
+            _redisServer?.Dispose(); // GlobalCleanup does not run after a failed setup: leave no redis-server behind
+            throw;
+        }
     }
 
     private static async Task<(M3ter.Auth.StackExchangeRedis.M3terRedisTokenCache, TokenProvider, HttpClient)> SharedAsync(string configuration, M3terAuthOptions options, TimeProvider time)

@@ -149,40 +149,48 @@ public sealed class BenchRedisServer : IDisposable
             return null;
         }
 
-        int port;
-        using (var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
+        // A free port can be taken between finding it and redis-server binding it: then redis-server exits, and the
+        // next attempt uses another port.
+        for (int attempt = 1; ; attempt++)
         {
-            listener.Start();
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-
-        var start = new System.Diagnostics.ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardOutput = true };
-        foreach (string arg in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        var process = System.Diagnostics.Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        var server = new BenchRedisServer(process, port);
-        DateTime deadline = DateTime.UtcNow.AddSeconds(10);
-        while (DateTime.UtcNow < deadline)
-        {
-            try
+            int port;
+            using (var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
             {
-                using var client = new System.Net.Sockets.TcpClient();
-                client.Connect(IPAddress.Loopback, port);
-                return server;
+                listener.Start();
+                port = ((IPEndPoint)listener.LocalEndpoint).Port;
             }
-            catch (System.Net.Sockets.SocketException)
+
+            var start = new System.Diagnostics.ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardOutput = true };
+            foreach (string arg in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
             {
-                Thread.Sleep(20);
+                start.ArgumentList.Add(arg);
+            }
+
+            var process = System.Diagnostics.Process.Start(start)!;
+            process.OutputDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            var server = new BenchRedisServer(process, port);
+            DateTime deadline = DateTime.UtcNow.AddSeconds(10);
+            while (DateTime.UtcNow < deadline && !process.HasExited)
+            {
+                try
+                {
+                    using var client = new System.Net.Sockets.TcpClient();
+                    client.Connect(IPAddress.Loopback, port);
+                    return server;
+                }
+                catch (System.Net.Sockets.SocketException)
+                {
+                    Thread.Sleep(20);
+                }
+            }
+
+            server.Dispose();
+            if (attempt == 3)
+            {
+                throw new InvalidOperationException($"redis-server did not start on a free loopback port in {attempt} attempts");
             }
         }
-
-        server.Dispose();
-        throw new InvalidOperationException($"redis-server did not start on port {port} within 10 s");
     }
 
     public void Dispose()

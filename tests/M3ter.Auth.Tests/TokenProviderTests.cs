@@ -57,6 +57,21 @@ public sealed class TokenProviderTests
 
         ValueTask<M3terToken> warm = provider.GetTokenAsync();
         Assert.True(warm.IsCompletedSuccessfully);
+
+        // A warm call that allocated (a ValueTask box, a closure) would show in every round: at least 24 B x 10,000.
+        // The runtime itself may allocate on this thread once, while it compiles the loop (on-stack replacement, a
+        // string literal): that shows in one round, not in all of them.
+        var rounds = new List<long>();
+        for (int round = 0; round < 5 && (rounds.Count == 0 || rounds[^1] != 0); round++)
+        {
+            rounds.Add(AllocatedBy10000WarmCalls(provider));
+        }
+
+        Assert.True(rounds[^1] == 0, $"bytes allocated by 10,000 warm calls, per round: {string.Join(", ", rounds)}");
+    }
+
+    private static long AllocatedBy10000WarmCalls(TokenProvider provider)
+    {
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 10_000; i++)
         {
@@ -67,7 +82,7 @@ public sealed class TokenProviderTests
             }
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        return GC.GetAllocatedBytesForCurrentThread() - before;
     }
 
     [Fact]

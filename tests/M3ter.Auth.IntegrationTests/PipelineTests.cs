@@ -172,7 +172,17 @@ public sealed class WrongSecretTests : EmulatorTestBase
 
 public sealed class ShortLivedTokenTests : EmulatorTestBase
 {
-    protected override M3terEmulatorOptions EmulatorOptions => new() { TokenLifetime = TimeSpan.FromSeconds(2) };
+    // On top of the base's options (no rate limit): replacing them brought back the emulator's 50 requests/s, which a
+    // call every 20 ms plus its token requests could exceed (1 run in 20 failed with 429).
+    protected override M3terEmulatorOptions EmulatorOptions
+    {
+        get
+        {
+            M3terEmulatorOptions options = base.EmulatorOptions;
+            options.TokenLifetime = TimeSpan.FromSeconds(2);
+            return options;
+        }
+    }
 
     [Fact]
     public async Task TwoSecondTokens_AreCachedAndRefreshedAheadWithoutFailedCalls()

@@ -2,6 +2,7 @@ using System;
 using System.Net.Http;
 using System.Threading.Tasks;
 using BenchmarkDotNet.Attributes;
+using M3ter.Auth.StackExchangeRedis.Tests;
 
 namespace M3ter.Auth.Benchmarks;
 
@@ -24,7 +25,7 @@ public class HandlerBenchmarks
     private TokenProvider _sharedDownProvider = null!;
     private M3ter.Auth.StackExchangeRedis.M3terRedisTokenCache _redis = null!;
     private M3ter.Auth.StackExchangeRedis.M3terRedisTokenCache _redisDown = null!;
-    private BenchRedisServer? _redisServer;
+    private RedisServer? _redisServer;
 
     [GlobalSetup]
     public async Task Setup()
@@ -40,7 +41,7 @@ public class HandlerBenchmarks
 
         // The same with the Redis token cache registered, on a real redis-server (the token came through it): the warm
         // path must not touch it. Without redis-server installed this case measures the unreachable one twice.
-        _redisServer = BenchRedisServer.TryStart();
+        _redisServer = RedisServer.Executable is null ? null : await RedisServer.StartAsync();
         if (_redisServer is null)
         {
             Console.WriteLine("// redis-server is not installed: the 'Redis token cache registered' case uses an unreachable Redis");
@@ -56,7 +57,7 @@ public class HandlerBenchmarks
         }
         catch
         {
-            _redisServer?.Dispose(); // GlobalCleanup does not run after a failed setup: leave no redis-server behind
+            _redisServer?.DisposeAsync().AsTask().GetAwaiter().GetResult(); // GlobalCleanup does not run after a failed setup: leave no redis-server behind
             throw;
         }
     }
@@ -82,7 +83,7 @@ public class HandlerBenchmarks
         _m3terSharedDown.Dispose();
         _sharedDownProvider.Dispose();
         _redisDown.Dispose();
-        _redisServer?.Dispose();
+        _redisServer?.DisposeAsync().AsTask().GetAwaiter().GetResult();
     }
 
     [Benchmark(Description = "no auth handler (floor)")]

@@ -1,5 +1,4 @@
 using System;
-using System.Linq;
 using System.Net;
 using System.Net.Http;
 using System.Threading;
@@ -118,89 +117,4 @@ public sealed class BenchTokenClient(TimeProvider time, TimeSpan lifetime, TimeS
 public static class BenchOptions
 {
     public static M3terAuthOptions Create() => new() { AccessKeyId = "bench-key", ApiSecret = "bench-secret" };
-}
-
-/// <summary>
-/// A real redis-server on a free loopback port for the length of one benchmark (no persistence), or none when
-/// redis-server is not installed.
-/// </summary>
-public sealed class BenchRedisServer : IDisposable
-{
-    private readonly System.Diagnostics.Process _process;
-
-    private BenchRedisServer(System.Diagnostics.Process process, int port)
-    {
-        _process = process;
-        Configuration = $"127.0.0.1:{port}";
-    }
-
-    /// <summary>Gets the StackExchange.Redis configuration string for this server.</summary>
-    public string Configuration { get; }
-
-    /// <summary>Starts one and waits until it accepts connections; null when redis-server is not on the PATH.</summary>
-    public static BenchRedisServer? TryStart()
-    {
-        string? executable = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
-            .Split(System.IO.Path.PathSeparator)
-            .Select(dir => System.IO.Path.Combine(dir, "redis-server"))
-            .FirstOrDefault(System.IO.File.Exists);
-        if (executable is null)
-        {
-            return null;
-        }
-
-        // A free port can be taken between finding it and redis-server binding it: then redis-server exits, and the
-        // next attempt uses another port.
-        for (int attempt = 1; ; attempt++)
-        {
-            int port;
-            using (var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
-            {
-                listener.Start();
-                port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            }
-
-            var start = new System.Diagnostics.ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardOutput = true };
-            foreach (string arg in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            var process = System.Diagnostics.Process.Start(start)!;
-            process.OutputDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            var server = new BenchRedisServer(process, port);
-            DateTime deadline = DateTime.UtcNow.AddSeconds(10);
-            while (DateTime.UtcNow < deadline && !process.HasExited)
-            {
-                try
-                {
-                    using var client = new System.Net.Sockets.TcpClient();
-                    client.Connect(IPAddress.Loopback, port);
-                    return server;
-                }
-                catch (System.Net.Sockets.SocketException)
-                {
-                    Thread.Sleep(20);
-                }
-            }
-
-            server.Dispose();
-            if (attempt == 3)
-            {
-                throw new InvalidOperationException($"redis-server did not start on a free loopback port in {attempt} attempts");
-            }
-        }
-    }
-
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            _process.WaitForExit();
-        }
-
-        _process.Dispose();
-    }
 }

@@ -9,7 +9,8 @@ namespace M3ter.Auth.Benchmarks;
 /// <summary>
 /// 1. <c>HttpClient.SendAsync</c> through an in-memory terminal handler: no auth (the floor), a constant header (the
 /// physical limit for attaching one), and <see cref="M3terAuthHandler"/> with a warm cache, alone and with the Redis
-/// token cache registered. Budget: M3terAuthHandler at most 1.05× the constant header's mean and no more bytes.
+/// token cache registered. Budget: M3terAuthHandler at most 1.05× the constant header's mean and no more bytes,
+/// measured with <c>bench/handler-ratio.sh</c> (paired runs: the ratio moves by several percent from run to run).
 /// </summary>
 [MemoryDiagnoser]
 public class HandlerBenchmarks

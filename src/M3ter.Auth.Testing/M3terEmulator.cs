@@ -488,6 +488,9 @@ public sealed partial class M3terEmulator : IAsyncDisposable
 
     private static async Task WriteAsync(HttpContext context, M3terRecordedRequest record, int status, byte[]? body, string contentType = "application/json")
     {
+        // Recorded before the first byte goes out: a client can have the whole response before this write returns, and a
+        // test that reads Requests as soon as it has the response must find the status there.
+        record.Answered(status);
         context.Response.StatusCode = status;
         if (body is not null)
         {
@@ -495,8 +498,6 @@ public sealed partial class M3terEmulator : IAsyncDisposable
             context.Response.ContentLength = body.Length;
             await context.Response.Body.WriteAsync(body, context.RequestAborted).ConfigureAwait(false);
         }
-
-        record.Answered(status);
     }
 
     private static Task MessageAsync(HttpContext context, M3terRecordedRequest record, int status, string message) =>
@@ -863,23 +864,23 @@ public sealed partial class M3terEmulator : IAsyncDisposable
                 }
                 catch (OperationCanceledException)
                 {
+                    record.Answered(0); // before the client can see the connection drop (see WriteAsync)
                     context.Abort();
-                    record.Answered(0);
                     return true;
                 }
 
             case M3terFaultKind.Reset:
-                context.Abort();
                 record.Answered(0);
+                context.Abort();
                 return true;
             case M3terFaultKind.ResetMidResponse:
+                record.Answered(0);
                 context.Response.StatusCode = 200;
                 context.Response.ContentType = "application/json";
                 context.Response.ContentLength = 200;
                 await context.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(fault.Body!), aborted).ConfigureAwait(false);
                 await context.Response.Body.FlushAsync(aborted).ConfigureAwait(false);
                 context.Abort();
-                record.Answered(0);
                 return true;
             default:
                 if (fault.RetryAfter is not null)

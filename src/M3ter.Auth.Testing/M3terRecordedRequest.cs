@@ -42,7 +42,10 @@ public sealed class M3terRecordedRequest
     /// <summary>Gets when the emulator received the request.</summary>
     public DateTimeOffset ReceivedAt { get; }
 
-    /// <summary>Gets the status code the emulator answered with: null while it is still being answered, 0 when the emulator dropped the connection.</summary>
+    /// <summary>
+    /// Gets the status code the emulator answered with: null until it has decided its answer, 0 when it dropped the
+    /// connection. It is set before the first byte of the answer is sent, so a client that has the response finds it here.
+    /// </summary>
     public int? StatusCode
     {
         get

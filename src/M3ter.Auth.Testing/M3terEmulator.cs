@@ -379,7 +379,11 @@ public sealed partial class M3terEmulator : IAsyncDisposable
         _ingestRate.Reset();
     }
 
-    /// <summary>Waits until <paramref name="count"/> recorded requests match <paramref name="predicate"/> and have been answered.</summary>
+    /// <summary>
+    /// Waits until <paramref name="count"/> recorded requests match <paramref name="predicate"/> and the emulator has decided
+    /// their answers (see <see cref="M3terRecordedRequest.StatusCode"/>); the client may not have read them yet, so await
+    /// your own call before checking what it received.
+    /// </summary>
     /// <param name="predicate">Which requests count.</param>
     /// <param name="count">How many to wait for.</param>
     /// <param name="timeout">How long to wait at most.</param>

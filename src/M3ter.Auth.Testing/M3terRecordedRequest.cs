@@ -43,8 +43,10 @@ public sealed class M3terRecordedRequest
     public DateTimeOffset ReceivedAt { get; }
 
     /// <summary>
-    /// Gets the status code the emulator answered with: null until it has decided its answer, 0 when it dropped the
-    /// connection. It is set before the first byte of the answer is sent, so a client that has the response finds it here.
+    /// Gets the status code the emulator answered with: null until it has decided its answer; 0 when it dropped the
+    /// connection (a reset fault, also one cut off mid-response) or the client left while a delay fault held the
+    /// answer. Set before the first byte of an answer the emulator writes is sent, so a client that has such a response
+    /// finds it here.
     /// </summary>
     public int? StatusCode
     {

@@ -1,6 +1,7 @@
 using System;
 using System.Net;
 using System.Net.Http;
+using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -15,8 +16,13 @@ namespace M3ter.Auth;
 /// ingest hosts, and replays a request once with a fresh token when m3ter refuses its token with 401 or 403.
 /// </summary>
 /// <remarks>
-/// <para>Requests to any other host pass through untouched. If no token can be obtained the request is not sent and
-/// <see cref="M3terAuthException"/> is thrown: nothing goes to m3ter without a token.</para>
+/// <para>Requests to any other host pass through untouched, except that a token this handler set is taken off. If no
+/// token can be obtained the request is not sent and <see cref="M3terAuthException"/> is thrown: nothing goes to m3ter
+/// without a token.</para>
+/// <para>The token is on the request only while it is being sent: once <c>SendAsync</c> or <c>Send</c> returns, normally,
+/// by an exception or cancelled, the request carries the <c>Authorization</c> value it came with (none, usually). So a
+/// request that an outer handler sends again to another host (a retry that moves it to a fallback, a mirror), or that
+/// is printed later (<c>response.RequestMessage</c> in a log or an exception), does not carry the token.</para>
 /// <para>m3ter answers 403 both for an expired token and for a missing permission. When a request replayed with a
 /// fresh token is refused again, the refusal is taken to be about permissions: for the next minute, further 401/403
 /// answers to that token are returned to the caller as they are, without forcing new tokens.</para>
@@ -86,6 +92,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         AuthRoute route = Route;
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
+            TakeOwnTokenOff(request);
             return base.SendAsync(request, cancellationToken);
         }
 
@@ -104,12 +111,44 @@ public sealed class M3terAuthHandler : DelegatingHandler
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Task<HttpResponseMessage> SendWithToken(HttpRequestMessage request, Uri uri, AuthRoute route, M3terToken token, CancellationToken cancellationToken)
     {
-        request.Headers.Authorization = token.HeaderValue;
-        var sent = new SentAs(uri, request.Method, request.Content, route);
-        Task<HttpResponseMessage> sending = base.SendAsync(request, cancellationToken);
-        return IsCompletedSuccessfully(sending) && !IsRefusal(sending.Result)
-            ? sending
-            : CompleteAsync(sending, request, sent, token, cancellationToken);
+        HttpRequestHeaders headers = request.Headers;
+        var sent = new SentAs(uri, request.Method, request.Content, route, token, CallersValue(headers.Authorization));
+        headers.Authorization = token.HeaderValue;
+        Task<HttpResponseMessage> sending = SendOnce(request, sent, cancellationToken);
+        if (IsCompletedSuccessfully(sending) && !IsRefusal(sending.Result))
+        {
+            headers.Authorization = sent.CallersAuthorization;
+            return sending;
+        }
+
+        return CompleteAsync(sending, request, sent, cancellationToken);
+    }
+
+    /// <summary>Sends the request on; a handler below that throws instead of returning a faulted task leaves no token behind.</summary>
+    private Task<HttpResponseMessage> SendOnce(HttpRequestMessage request, in SentAs sent, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return base.SendAsync(request, cancellationToken);
+        }
+        catch
+        {
+            request.Headers.Authorization = sent.CallersAuthorization;
+            throw;
+        }
+    }
+
+    /// <summary>The value a request came with, unless this handler (or another instance of it) set it.</summary>
+    private static AuthenticationHeaderValue? CallersValue(AuthenticationHeaderValue? value) =>
+        value is M3terBearerHeaderValue ? null : value;
+
+    /// <summary>A request leaving for a host out of scope keeps no token this handler set (an earlier pass's, for example).</summary>
+    private static void TakeOwnTokenOff(HttpRequestMessage request)
+    {
+        if (request.Headers.Authorization is M3terBearerHeaderValue)
+        {
+            request.Headers.Authorization = null;
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -137,6 +176,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         AuthRoute route = Route;
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
+            TakeOwnTokenOff(request);
             return base.Send(request, cancellationToken);
         }
 
@@ -147,17 +187,24 @@ public sealed class M3terAuthHandler : DelegatingHandler
             LoadIntoBuffer(request.Content!, cancellationToken).GetAwaiter().GetResult();
         }
 
+        var sent = new SentAs(uri!, request.Method, request.Content, route, token, CallersValue(request.Headers.Authorization));
         request.Headers.Authorization = token.HeaderValue;
-        var sent = new SentAs(uri!, request.Method, request.Content, route);
-        HttpResponseMessage response = base.Send(request, cancellationToken);
-        M3terToken? fresh = RenewAfterRefusal(response, request, sent, token, static (provider, ct) => WaitForToken(AwaitToken(provider.GetTokenAsync(ct))), cancellationToken);
-        if (fresh is null)
+        try
         {
-            return response;
-        }
+            HttpResponseMessage response = base.Send(request, cancellationToken);
+            M3terToken? fresh = RenewAfterRefusal(response, request, sent, static (provider, ct) => WaitForToken(AwaitToken(provider.GetTokenAsync(ct))), cancellationToken);
+            if (fresh is null)
+            {
+                return response;
+            }
 
-        request.Headers.Authorization = fresh.HeaderValue;
-        return NotePermanentRefusal(base.Send(request, cancellationToken), request, fresh);
+            request.Headers.Authorization = fresh.HeaderValue;
+            return NotePermanentRefusal(base.Send(request, cancellationToken), request, fresh);
+        }
+        finally
+        {
+            request.Headers.Authorization = sent.CallersAuthorization;
+        }
     }
 
     private static M3terToken WaitForToken(Task<M3terToken> task) => task.GetAwaiter().GetResult();
@@ -214,37 +261,45 @@ public sealed class M3terAuthHandler : DelegatingHandler
             await LoadIntoBuffer(request.Content!, cancellationToken).ConfigureAwait(false);
         }
 
+        var sent = new SentAs(request.RequestUri!, request.Method, request.Content, route, token, CallersValue(request.Headers.Authorization));
         request.Headers.Authorization = token.HeaderValue;
-        var sent = new SentAs(request.RequestUri!, request.Method, request.Content, route);
-        return await CompleteAsync(base.SendAsync(request, cancellationToken), request, sent, token, cancellationToken).ConfigureAwait(false);
+        return await CompleteAsync(SendOnce(request, sent, cancellationToken), request, sent, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage> sending, HttpRequestMessage request, SentAs sent, M3terToken token, CancellationToken cancellationToken)
+    /// <summary>Waits for the response, replays once after a refusal, and gives the request back its own <c>Authorization</c> value.</summary>
+    private async Task<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage> sending, HttpRequestMessage request, SentAs sent, CancellationToken cancellationToken)
     {
-        HttpResponseMessage response = await sending.ConfigureAwait(false);
-        if (!IsRefusal(response))
+        try
         {
-            return response;
-        }
+            HttpResponseMessage response = await sending.ConfigureAwait(false);
+            if (!IsRefusal(response))
+            {
+                return response;
+            }
 
-        M3terToken? fresh = await RenewAfterRefusalAsync(response, request, sent, token, cancellationToken).ConfigureAwait(false);
-        if (fresh is null)
+            M3terToken? fresh = await RenewAfterRefusalAsync(response, request, sent, cancellationToken).ConfigureAwait(false);
+            if (fresh is null)
+            {
+                return response;
+            }
+
+            request.Headers.Authorization = fresh.HeaderValue;
+            return NotePermanentRefusal(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, fresh);
+        }
+        finally
         {
-            return response;
+            request.Headers.Authorization = sent.CallersAuthorization;
         }
-
-        request.Headers.Authorization = fresh.HeaderValue;
-        return NotePermanentRefusal(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, fresh);
     }
 
-    private Task<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, M3terToken token, CancellationToken cancellationToken)
+    private Task<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, CancellationToken cancellationToken)
     {
-        if (!ShouldRenew(token) || ReplayRoute(request, sent, response) is not AuthRoute replay)
+        if (!ShouldRenew(sent.Token) || ReplayRoute(request, sent, response) is not AuthRoute replay)
         {
             return Task.FromResult<M3terToken?>(null);
         }
 
-        return RenewAsync(response, request, token, sent.Route, replay, cancellationToken);
+        return RenewAsync(response, request, sent.Token, sent.Route, replay, cancellationToken);
     }
 
     private async Task<M3terToken?> RenewAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, AuthRoute issuer, AuthRoute replay, CancellationToken cancellationToken)
@@ -265,8 +320,9 @@ public sealed class M3terAuthHandler : DelegatingHandler
     }
 
 #if NET5_0_OR_GREATER
-    private M3terToken? RenewAfterRefusal(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, M3terToken token, Func<ITokenProvider, CancellationToken, M3terToken> getToken, CancellationToken cancellationToken)
+    private M3terToken? RenewAfterRefusal(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, Func<ITokenProvider, CancellationToken, M3terToken> getToken, CancellationToken cancellationToken)
     {
+        M3terToken token = sent.Token;
         if (!IsRefusal(response) || !ShouldRenew(token) || ReplayRoute(request, sent, response) is not AuthRoute replay)
         {
             return null;
@@ -358,17 +414,27 @@ public sealed class M3terAuthHandler : DelegatingHandler
     }
 
     /// <summary>
-    /// The request as it was sent with a token: a replay requires the same address and method, and a body if it had
-    /// one. A redirect changes the address (a 303 also the method, dropping the body); a handler below this one that
-    /// only rewrites the body (compression, signing) changes neither, and its refusals are still recovered.
+    /// The request as it was sent with a token: a replay requires the same address (the same <see cref="Uri"/>
+    /// instance: a redirect to an address that <see cref="Uri.Equals(object)"/> calls equal, differing in case, an
+    /// explicit default port or a fragment, is still a redirect), the token still on it (a redirect takes it off), the
+    /// same method, and a body if it had one. A redirect changes the address (a 303 also the method, dropping the body);
+    /// a handler below this one that only rewrites the body (compression, signing) changes none of these, and its
+    /// refusals are still recovered.
     /// </summary>
-    private readonly struct SentAs(Uri uri, HttpMethod method, HttpContent? content, AuthRoute route)
+    private readonly struct SentAs(Uri uri, HttpMethod method, HttpContent? content, AuthRoute route, M3terToken token, AuthenticationHeaderValue? callersAuthorization)
     {
         /// <summary>Gets the route whose provider issued the token the request carried: the one to tell it was refused.</summary>
         public AuthRoute Route { get; } = route;
 
+        /// <summary>Gets the token the request was sent with.</summary>
+        public M3terToken Token { get; } = token;
+
+        /// <summary>Gets the <c>Authorization</c> value the request came with, given back when the handler returns.</summary>
+        public AuthenticationHeaderValue? CallersAuthorization { get; } = callersAuthorization;
+
         public bool IsUnchanged(HttpRequestMessage request) =>
-            (ReferenceEquals(request.RequestUri, uri) || request.RequestUri == uri)
+            ReferenceEquals(request.RequestUri, uri)
+            && ReferenceEquals(request.Headers.Authorization, Token.HeaderValue)
             && request.Method == method
             && (content is null || request.Content is not null);
     }

@@ -40,7 +40,7 @@ public sealed class M3terToken
         TokenType = string.IsNullOrEmpty(tokenType) ? "Bearer" : tokenType!;
         ExpiresAt = expiresAt;
         IssuedAt = issuedAt;
-        HeaderValue = new AuthenticationHeaderValue("Bearer", accessToken);
+        HeaderValue = new Internal.M3terBearerHeaderValue(accessToken);
     }
 
     /// <summary>Gets the access token. Treat it as a secret: it grants access to the organization.</summary>
@@ -60,9 +60,10 @@ public sealed class M3terToken
 
     /// <summary>
     /// The <c>Authorization</c> header value for this token, made once and shared by every request that uses it
-    /// (the header is only ever read, so sharing one instance is safe and keeps the hot path allocation-free).
+    /// (the header is only ever read, so sharing one instance is safe and keeps the hot path allocation-free). Its
+    /// type marks it as the handler's own.
     /// </summary>
-    internal AuthenticationHeaderValue HeaderValue { get; }
+    internal Internal.M3terBearerHeaderValue HeaderValue { get; }
 
     /// <summary>
     /// When (UTC ticks) a request replayed with this token, fresh after a 401/403, was refused again: the refusal was

@@ -102,6 +102,7 @@ public sealed class M3terAuthHandlerTests
         await Client(server).SendAsync(request);
 
         Assert.Equal("Bearer token-1", server.Received.Single().Auth);
+        Assert.Equal("Bearer stale-user-token", request.Headers.Authorization?.ToString()); // given back once sent
     }
 
     [Theory]
@@ -239,15 +240,22 @@ public sealed class M3terAuthHandlerTests
     [Fact]
     public async Task SendAsync_WarmPath_ReusesOneHeaderValuePerToken()
     {
-        var server = new FakeM3ter();
-        HttpClient client = Client(server);
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<System.Net.Http.Headers.AuthenticationHeaderValue?>();
+        HttpClient client = Client(new DelegateHandler((request, _) =>
+        {
+            seen.Enqueue(request.Headers.Authorization);
+            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+        }));
         using var first = new HttpRequestMessage(HttpMethod.Get, "https://api.m3ter.com/organizations/org-1");
         using var second = new HttpRequestMessage(HttpMethod.Get, "https://api.m3ter.com/organizations/org-1");
 
         await client.SendAsync(first);
         await client.SendAsync(second);
 
-        Assert.Same(first.Headers.Authorization, second.Headers.Authorization);
+        var values = seen.ToArray();
+        Assert.Equal(2, values.Length);
+        Assert.NotNull(values[0]);
+        Assert.Same(values[0], values[1]);
     }
 
     [Fact]

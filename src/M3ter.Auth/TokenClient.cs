@@ -311,12 +311,17 @@ public sealed class TokenClient : ITokenClient
             string? mediaType = response.Content.Headers.ContentType?.MediaType;
             return Malformed(response, mediaType is null || IsJson(mediaType)
                 ? problem!
-                : problem + " (Content-Type " + mediaType + ")");
+                : problem + " (Content-Type " + Sanitize(mediaType) + ")");
         }
 
         if (string.IsNullOrWhiteSpace(parsed.AccessToken))
         {
             return Malformed(response, "it has no access_token");
+        }
+
+        if (BearerTokenSyntax.FindInvalid(parsed.AccessToken!) is int invalid and >= 0)
+        {
+            return Malformed(response, BearerTokenSyntax.Describe("its access_token", invalid));
         }
 
         if (parsed.ExpiresIn is not long expiresIn)
@@ -331,7 +336,7 @@ public sealed class TokenClient : ITokenClient
 
         if (parsed.TokenType is { Length: > 0 } type && !string.Equals(type, "Bearer", StringComparison.OrdinalIgnoreCase))
         {
-            return Malformed(response, "its token_type is '" + Truncate(type) + "', not Bearer");
+            return Malformed(response, "its token_type is '" + Sanitize(type) + "', not Bearer");
         }
 
         // m3ter documents 5-hour tokens; a lifetime beyond a day is not believed, so a bad value cannot pin a token forever.

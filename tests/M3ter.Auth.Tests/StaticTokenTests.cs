@@ -80,7 +80,7 @@ public sealed class StaticTokenTests
     [Theory]
     [InlineData("opaque-token-value")]
     [InlineData("not.a.jwt")]
-    [InlineData("a.%%%.c")]
+    [InlineData("a.b~c.d")] // the payload is not base64
     public async Task PreIssuedOpaqueToken_HasNoExpiry(string accessToken)
     {
         using TokenProvider provider = Provider(accessToken);
@@ -139,5 +139,54 @@ public sealed class StaticTokenTests
     public void JwtExpiry_NotAJwtWithNumericExp_IsNull(string token)
     {
         Assert.Null(JwtExpiry.TryRead(token));
+    }
+
+    private static string JwtWithExp(string exp)
+    {
+        static string Encode(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        return Encode("{\"alg\":\"RS256\"}") + "." + Encode("{\"sub\":\"svc\",\"exp\":" + exp + "}") + ".c2lnbmF0dXJl";
+    }
+
+    [Theory]
+    [InlineData("1800000000.75", 1_800_000_000)]
+    [InlineData("1800000000.0", 1_800_000_000)]
+    [InlineData("1.8e9", 1_800_000_000)]
+    public void JwtExpiry_ExpWithAFraction_IsReadAndRoundedDown(string exp, long seconds)
+    {
+        // RFC 7519's NumericDate may have a fraction; rounded down, the token is never trusted past its exp.
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(seconds), JwtExpiry.TryRead(JwtWithExp(exp)));
+    }
+
+    [Theory]
+    [InlineData("1e300")]
+    [InlineData("99999999999999999999")]
+    public void JwtExpiry_ExpBeyondTheCalendar_IsTheLatestDate(string exp)
+    {
+        Assert.Equal(DateTimeOffset.MaxValue, JwtExpiry.TryRead(JwtWithExp(exp)));
+    }
+
+    [Fact]
+    public async Task PreIssuedJwt_ExpWithAFraction_ExpiresThen()
+    {
+        long exp = _time.GetUtcNow().AddMinutes(10).ToUnixTimeSeconds();
+        using TokenProvider provider = Provider(JwtWithExp(exp.ToString(System.Globalization.CultureInfo.InvariantCulture) + ".5"));
+        M3terToken token = await provider.GetTokenAsync();
+
+        _time.Advance(TimeSpan.FromMinutes(10));
+
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(exp), token.ExpiresAt);
+        await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+    }
+
+    [Theory]
+    [InlineData("t\u00f6ken", 2)]
+    [InlineData("two words", 4)]
+    public void Validation_PreIssuedTokenThatIsNoValidHeaderValue_IsRefusedNamingTheSetting(string accessToken, int position)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new TokenClient(new HttpClient(), new M3terAuthOptions { AccessToken = accessToken }));
+
+        Assert.Contains("M3ter:AccessToken is not a valid bearer token", error.Message, StringComparison.Ordinal);
+        Assert.Contains("character " + position.ToString(System.Globalization.CultureInfo.InvariantCulture) + " ", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(accessToken, error.Message, StringComparison.Ordinal);
     }
 }

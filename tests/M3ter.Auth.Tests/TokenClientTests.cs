@@ -420,4 +420,61 @@ public sealed class TokenClientTests
 
         Assert.Equal(new Uri(TokenUrl), client.TokenEndpoint);
     }
+
+    [Theory]
+    [InlineData("t\u00f6ken", 2)]
+    [InlineData("eyJ.the token.sig", 8)]
+    [InlineData(" eyJ.the-token.sig", 1)]
+    [InlineData("eyJ.the-token.sig\\n", 18)]
+    [InlineData("==abc", 1)]
+    [InlineData("abc=def", 5)]
+    public async Task RequestTokenAsync_AccessTokenThatIsNoValidHeaderValue_IsAMalformedResponse(string accessToken, int position)
+    {
+        // Accepted, such a token would fail every request for its whole life ("Request headers must contain only
+        // ASCII characters") and never be replaced: it is refused here, without echoing it.
+        _http.When(HttpMethod.Post, TokenUrl).Respond("application/json", "{\"access_token\":\"" + accessToken + "\",\"token_type\":\"Bearer\",\"expires_in\":18000}");
+
+        var exception = await Assert.ThrowsAsync<M3terAuthException>(() => CreateClient().RequestTokenAsync());
+
+        Assert.Contains("its access_token is not a valid bearer token", exception.Message, StringComparison.Ordinal);
+        Assert.Contains("character " + position.ToString(System.Globalization.CultureInfo.InvariantCulture) + " ", exception.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(accessToken, exception.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln")]
+    [InlineData("a-b.c_d~e+f/g==")]
+    public async Task RequestTokenAsync_AccessTokenOfEveryB64TokenCharacter_IsAccepted(string accessToken)
+    {
+        _http.When(HttpMethod.Post, TokenUrl).Respond("application/json", "{\"access_token\":\"" + accessToken + "\",\"expires_in\":18000}");
+
+        M3terToken token = await CreateClient().RequestTokenAsync();
+
+        Assert.Equal(accessToken, token.AccessToken);
+    }
+
+    [Fact]
+    public async Task RequestTokenAsync_ServerEchoesTheCredentialsInTokenTypeOrContentType_TheyAreRedacted()
+    {
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond("application/json",
+            "{\"access_token\":\"abc\",\"token_type\":\"Basic " + TestOptions.BasicValue + " " + TestOptions.Secret + "\",\"expires_in\":18000}");
+        _http.Expect(HttpMethod.Post, TokenUrl).Respond(_ =>
+        {
+            var content = new StringContent("<html>" + TestOptions.Secret + "</html>");
+            content.Headers.ContentType = new MediaTypeHeaderValue("text/" + TestOptions.Secret);
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = content };
+        });
+        TokenClient client = CreateClient();
+
+        var tokenType = await Assert.ThrowsAsync<M3terAuthException>(() => client.RequestTokenAsync());
+        var contentType = await Assert.ThrowsAsync<M3terAuthException>(() => client.RequestTokenAsync());
+
+        Assert.Contains("its token_type is 'Basic *** ***', not Bearer", tokenType.Message, StringComparison.Ordinal);
+        Assert.Contains("(Content-Type text/***)", contentType.Message, StringComparison.Ordinal);
+        foreach (string text in new[] { tokenType.ToString(), contentType.ToString(), _logs.AllText })
+        {
+            Assert.DoesNotContain(TestOptions.Secret, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(TestOptions.BasicValue, text, StringComparison.Ordinal);
+        }
+    }
 }

@@ -17,18 +17,35 @@ internal static class JwtExpiry
         try
         {
             using JsonDocument payload = JsonDocument.Parse(DecodeBase64Url(parts[1]));
-            return payload.RootElement.ValueKind == JsonValueKind.Object
-                && payload.RootElement.TryGetProperty("exp", out JsonElement exp)
-                && exp.ValueKind == JsonValueKind.Number
-                && exp.TryGetInt64(out long seconds)
-                    ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-                    : null;
+            if (payload.RootElement.ValueKind != JsonValueKind.Object
+                || !payload.RootElement.TryGetProperty("exp", out JsonElement exp)
+                || exp.ValueKind != JsonValueKind.Number)
+            {
+                return null;
+            }
+
+            // RFC 7519's NumericDate may have a fraction: it is dropped, so the token is never trusted past its exp.
+            if (exp.TryGetInt64(out long seconds))
+            {
+                return FromUnixSeconds(seconds);
+            }
+
+            double exact = exp.GetDouble();
+            return double.IsNaN(exact) || double.IsInfinity(exact) ? null : FromUnixSeconds(Math.Floor(exact));
         }
         catch (Exception ex) when (ex is FormatException or JsonException or ArgumentOutOfRangeException)
         {
             return null;
         }
     }
+
+    private static DateTimeOffset FromUnixSeconds(double seconds) =>
+        seconds >= MaxUnixSeconds ? DateTimeOffset.MaxValue
+        : seconds <= MinUnixSeconds ? DateTimeOffset.MinValue
+        : DateTimeOffset.FromUnixTimeSeconds((long)seconds);
+
+    private static readonly double MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
+    private static readonly double MinUnixSeconds = DateTimeOffset.MinValue.ToUnixTimeSeconds();
 
     private static byte[] DecodeBase64Url(string value)
     {

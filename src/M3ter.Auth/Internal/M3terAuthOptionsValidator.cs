@@ -8,6 +8,8 @@ namespace M3ter.Auth.Internal;
 /// <summary>Validates <see cref="M3terAuthOptions"/>; every message names the setting (as its configuration key) and never a secret.</summary>
 internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOptions>
 {
+    private static readonly TimeSpan MinTokenRequestTimeout = TimeSpan.FromMilliseconds(10);
+
     public ValidateOptionsResult Validate(string? name, M3terAuthOptions options)
     {
         List<string> errors = Collect(options, string.IsNullOrEmpty(name) ? M3terAuthOptions.ConfigurationSectionName : M3terAuthOptions.ConfigurationSectionName + ":" + name);
@@ -51,6 +53,11 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
             errors.Add($"{prefix}:ApiSecret is required (the service user's API secret; environment variable M3TER_API_SECRET).");
         }
 
+        if (staticToken && BearerTokenSyntax.FindInvalid(options.AccessToken!.Trim()) is int invalid and >= 0)
+        {
+            errors.Add(BearerTokenSyntax.Describe(prefix + ":AccessToken", invalid) + ".");
+        }
+
         CheckAddress(errors, prefix + ":BaseAddress", options.BaseAddress, "https://api.m3ter.com/");
         CheckAddress(errors, prefix + ":IngestBaseAddress", options.IngestBaseAddress, "https://ingest.m3ter.com/");
 
@@ -59,9 +66,10 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
             errors.Add($"{prefix}:RefreshBeforeExpiry must not be negative, but it is {options.RefreshBeforeExpiry}.");
         }
 
-        if (options.TokenRequestTimeout <= TimeSpan.Zero || options.TokenRequestTimeout > TimeSpan.FromHours(24))
+        // The timeout strategy takes 10 ms to a day; outside that it fails when the client is created, not here.
+        if (options.TokenRequestTimeout < MinTokenRequestTimeout || options.TokenRequestTimeout > TimeSpan.FromHours(24))
         {
-            errors.Add($"{prefix}:TokenRequestTimeout must be positive and at most a day, but it is {options.TokenRequestTimeout}.");
+            errors.Add($"{prefix}:TokenRequestTimeout must be between 10 milliseconds and a day, but it is {options.TokenRequestTimeout}.");
         }
 
         if (options.MaxRetryAttempts is < 0 or > 10)

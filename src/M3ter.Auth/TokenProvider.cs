@@ -583,7 +583,11 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
             long now = _timeProvider.GetUtcNow().UtcTicks;
             if (failure is M3terAuthException { IsRemembered: true } rejected && _options.RejectedCredentialsCacheDuration > TimeSpan.Zero)
             {
-                Volatile.Write(ref _rejection, new Rejection(rejected, now, now + _options.RejectedCredentialsCacheDuration.Ticks));
+                // Saturated: a duration as long as TimeSpan.MaxValue means "until the credentials change", not an overflow.
+                long until = _options.RejectedCredentialsCacheDuration.Ticks > DateTimeOffset.MaxValue.UtcTicks - now
+                    ? DateTimeOffset.MaxValue.UtcTicks
+                    : now + _options.RejectedCredentialsCacheDuration.Ticks;
+                Volatile.Write(ref _rejection, new Rejection(rejected, now, until));
             }
 
             // A background refresh while the token is still valid: keep serving it and try again later, backing off

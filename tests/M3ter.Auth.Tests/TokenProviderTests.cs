@@ -550,6 +550,23 @@ public sealed class TokenProviderTests
     }
 
     [Fact]
+    public async Task GetTokenAsync_CredentialsRejected_RememberedForTimeSpanMaxValue_DoesNotOverflow()
+    {
+        // now + TimeSpan.MaxValue overflowed into the past, so nothing was remembered: 20 calls, 20 token requests.
+        using var provider = CreateProvider(o => o.RejectedCredentialsCacheDuration = TimeSpan.MaxValue);
+        _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("rejected", HttpStatusCode.Unauthorized, "invalid_client", "Bad credentials"));
+
+        for (int i = 0; i < 20; i++)
+        {
+            await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+        }
+
+        _time.Advance(TimeSpan.FromDays(3650));
+        await Assert.ThrowsAsync<M3terAuthException>(() => provider.GetTokenAsync().AsTask());
+        Assert.Equal(1, _client.Calls);
+    }
+
+    [Fact]
     public async Task GetTokenAsync_TransientFailure_IsNotRemembered()
     {
         using var provider = CreateProvider();

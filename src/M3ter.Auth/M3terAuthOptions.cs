@@ -188,7 +188,9 @@ public sealed class M3terAuthOptions
 
     /// <summary>Whether a token obtained with <paramref name="other"/> may be used with these options: the same server and the same pre-issued token.</summary>
     internal bool SharesTokensWith(M3terAuthOptions other) =>
-        BaseAddress == other.BaseAddress && string.Equals(AccessToken, other.AccessToken, StringComparison.Ordinal);
+        BaseAddress == other.BaseAddress
+        && IngestBaseAddress == other.IngestBaseAddress // the token is sent to the ingest host too: never to a new one
+        && string.Equals(AccessToken, other.AccessToken, StringComparison.Ordinal);
 
     /// <summary>Whether these options use the same credentials as <paramref name="other"/>.</summary>
     internal bool HasSameCredentials(M3terAuthOptions other) =>

@@ -64,6 +64,11 @@ public static class M3terAuthServiceCollectionExtensions
         OptionsBuilder<M3terAuthOptions> options = services.AddOptions<M3terAuthOptions>(name);
         if (!IsRegistered(services, name))
         {
+            if (!services.Any(d => d.ServiceType == typeof(RegistrationMarker)))
+            {
+                AddShared(services);
+            }
+
             services.AddSingleton(new RegistrationMarker(name));
             bool isDefault = name.Length == 0;
             if (isDefault)
@@ -85,16 +90,6 @@ public static class M3terAuthServiceCollectionExtensions
             }
 
             options.ValidateOnStart();
-            services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<M3terAuthOptions>, M3terAuthOptionsValidator>());
-            services.TryAddSingleton(TimeProvider.System);
-            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, M3terAuthWarmUpService>());
-            services.AddLogging();
-
-            // The token endpoint's own client: our per-attempt timeout governs, and its Basic credentials are never logged.
-            services.AddHttpClient(TokenClient.HttpClientName, client => client.Timeout = System.Threading.Timeout.InfiniteTimeSpan);
-            HeaderRedaction.RedactCredentials(services, TokenClient.HttpClientName);
-            services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<Microsoft.Extensions.Http.HttpClientFactoryOptions>, TokenClientPipeline>());
-
             services.TryAddKeyedSingleton(name, static (sp, key) => new M3terAuthRegistration(
                 (string)key!,
                 sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>(),
@@ -122,6 +117,25 @@ public static class M3terAuthServiceCollectionExtensions
         }
 
         return services;
+    }
+
+    /// <summary>
+    /// What every registration shares, added with the first: the validator, the clock, the warm-up service and the
+    /// token endpoint's own client. Once, however many names are registered: each call of <c>AddHttpClient</c> adds a
+    /// configuration action, and each redaction wraps the last, so 500 names would otherwise run 500 actions whenever
+    /// the token client is created.
+    /// </summary>
+    private static void AddShared(IServiceCollection services)
+    {
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<M3terAuthOptions>, M3terAuthOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, M3terAuthWarmUpService>());
+        services.AddLogging();
+
+        // The token endpoint's own client: our per-attempt timeout governs, and its Basic credentials are never logged.
+        services.AddHttpClient(TokenClient.HttpClientName, client => client.Timeout = System.Threading.Timeout.InfiniteTimeSpan);
+        HeaderRedaction.RedactCredentials(services, TokenClient.HttpClientName);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<Microsoft.Extensions.Http.HttpClientFactoryOptions>, TokenClientPipeline>());
     }
 
     internal static bool IsRegistered(IServiceCollection services, string name) =>

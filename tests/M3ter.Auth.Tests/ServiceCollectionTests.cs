@@ -165,7 +165,9 @@ public sealed class ServiceCollectionTests
     [InlineData("RefreshBeforeExpiry", "five minutes", "M3ter:RefreshBeforeExpiry must be a time span")]
     [InlineData("MaxRetryAttempts", "many", "M3ter:MaxRetryAttempts must be a whole number")]
     [InlineData("MaxRetryAttempts", "50", "M3ter:MaxRetryAttempts must be between 0 and 10")]
-    [InlineData("TokenRequestTimeout", "00:00:00", "M3ter:TokenRequestTimeout must be positive")]
+    [InlineData("TokenRequestTimeout", "00:00:00", "M3ter:TokenRequestTimeout must be between 10 milliseconds and a day")]
+    [InlineData("TokenRequestTimeout", "00:00:00.009", "M3ter:TokenRequestTimeout must be between 10 milliseconds and a day")]
+    [InlineData("TokenRequestTimeout", "1.00:00:00.001", "M3ter:TokenRequestTimeout must be between 10 milliseconds and a day")]
     public void Validation_UnparsableOrOutOfRangeValues_NameTheKey(string setting, string value, string expected)
     {
         var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -428,6 +430,24 @@ public sealed class ServiceCollectionTests
     }
 
     [Fact]
+    public async Task ConfigurationReload_NewIngestBaseAddress_DropsTheToken()
+    {
+        // The token goes to the ingest host too: one obtained before the move is never sent to the new ingest host.
+        List<string> tokenRequests = ServeTokens();
+        var settings = new Dictionary<string, string?> { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s" };
+        var source = new ReloadableConfigurationSource(settings);
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build()).AddM3terAuth().BuildServiceProvider();
+        var provider = sp.GetRequiredService<ITokenProvider>();
+        M3terToken before = await provider.GetTokenAsync();
+
+        source.Provider.Replace(new(settings) { ["M3ter:IngestBaseAddress"] = "https://ingest.other.example/" });
+        M3terToken after = await provider.GetTokenAsync();
+
+        Assert.NotSame(before, after);
+        Assert.Equal(2, tokenRequests.Count);
+    }
+
+    [Fact]
     public async Task HttpClientFactoryTraceLogging_NeverShowsBasicCredentialsOrBearerTokens()
     {
         ServeTokens();
@@ -446,6 +466,108 @@ public sealed class ServiceCollectionTests
         Assert.DoesNotContain(TestOptions.Secret, all, StringComparison.Ordinal);
         Assert.DoesNotContain(Basic("k", TestOptions.Secret), all, StringComparison.Ordinal);
         Assert.DoesNotContain("di-token-1", all, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(10)]
+    [InlineData(86_400_000)]
+    public async Task TokenRequestTimeout_AtEitherEndOfItsRange_BuildsAWorkingTokenClient(int milliseconds)
+    {
+        ServeTokens();
+        using ServiceProvider sp = Services()
+            .AddM3terAuth(o => { o.AccessKeyId = "k"; o.ApiSecret = "s"; o.TokenRequestTimeout = TimeSpan.FromMilliseconds(milliseconds); })
+            .BuildServiceProvider();
+        sp.GetRequiredService<IStartupValidator>().Validate();
+
+        M3terToken token = await sp.GetRequiredService<ITokenProvider>().GetTokenAsync();
+
+        Assert.Equal("di-token-1", token.AccessToken);
+    }
+
+    [Fact]
+    public void AddM3terAuth_ManyNamedRegistrations_ConfigureTheTokenClientOnce()
+    {
+        // Each registration used to add the token client's configuration again: 500 names ran 500 actions whenever
+        // the token client was created, and made the redaction check 500 calls deep.
+        (int Actions, int Depth, int HandlerDepth) TokenClient(int names, bool handlerTwice)
+        {
+            var services = new ServiceCollection();
+            int depth = 0;
+            bool Deepest(string header)
+            {
+                depth = new System.Diagnostics.StackTrace().FrameCount;
+                return false;
+            }
+
+            services.AddHttpClient(M3ter.Auth.TokenClient.HttpClientName).RedactLoggedHeaders(Deepest);
+            services.AddHttpClient("org-0").RedactLoggedHeaders(Deepest);
+            for (int i = 0; i < names; i++)
+            {
+                string name = "org-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                services.AddM3terAuth(name, o => { o.AccessKeyId = "k"; o.ApiSecret = "s"; });
+                IHttpClientBuilder client = services.AddHttpClient(name).AddM3terAuthHandler(name);
+                if (handlerTwice)
+                {
+                    client.AddM3terAuthHandler(name);
+                }
+            }
+
+            using ServiceProvider sp = services.BuildServiceProvider();
+            var factory = sp.GetRequiredService<IOptionsMonitor<Microsoft.Extensions.Http.HttpClientFactoryOptions>>();
+            Microsoft.Extensions.Http.HttpClientFactoryOptions options = factory.Get(M3ter.Auth.TokenClient.HttpClientName);
+            Assert.True(options.ShouldRedactHeaderValue("Authorization"));
+            Assert.False(options.ShouldRedactHeaderValue("X-Other"));
+            int tokenClientDepth = depth;
+            Microsoft.Extensions.Http.HttpClientFactoryOptions handlerClient = factory.Get("org-0");
+            Assert.True(handlerClient.ShouldRedactHeaderValue("Proxy-Authorization"));
+            Assert.False(handlerClient.ShouldRedactHeaderValue("X-Other"));
+            return (options.HttpClientActions.Count + options.HttpMessageHandlerBuilderActions.Count, tokenClientDepth, depth);
+        }
+
+        (int Actions, int Depth, int HandlerDepth) one = TokenClient(1, handlerTwice: false);
+        (int Actions, int Depth, int HandlerDepth) many = TokenClient(500, handlerTwice: true);
+
+        Assert.Equal(one.Actions, many.Actions);
+        Assert.NotEqual(0, one.Depth);
+        Assert.Equal(one.Depth, many.Depth);
+        Assert.Equal(one.HandlerDepth, many.HandlerDepth); // a client wrapped twice checks the credential headers once
+    }
+
+    /// <summary>An options monitor that, like the real one, may call a listener after its subscription was disposed (it calls them from a snapshot).</summary>
+    private sealed class LateNotifyingMonitor(M3terAuthOptions initial) : IOptionsMonitor<M3terAuthOptions>, IDisposable
+    {
+        public Action<M3terAuthOptions, string?>? Listener { get; private set; }
+
+        public M3terAuthOptions CurrentValue => initial;
+
+        public M3terAuthOptions Get(string? name) => initial;
+
+        public IDisposable OnChange(Action<M3terAuthOptions, string?> listener)
+        {
+            Listener = listener;
+            return this;
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
+    public async Task ConfigurationReload_ArrivingAsTheContainerIsDisposed_InstallsNoProvider()
+    {
+        var monitor = new LateNotifyingMonitor(new M3terAuthOptions { AccessToken = "first-token" });
+        IServiceCollection services = Services().AddM3terAuth(o => o.AccessToken = "first-token");
+        services.AddSingleton<IOptionsMonitor<M3terAuthOptions>>(monitor);
+        ServiceProvider sp = services.BuildServiceProvider();
+        var tokens = sp.GetRequiredService<ITokenProvider>();
+        Assert.Equal("first-token", (await tokens.GetTokenAsync()).AccessToken);
+
+        sp.Dispose();
+        monitor.Listener!(new M3terAuthOptions { AccessToken = "rotated-token" }, Options.DefaultName);
+
+        // Disposal wins: no provider serves a token (or arms a refresh timer) after it.
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => tokens.GetTokenAsync().AsTask());
     }
 }
 

@@ -13,13 +13,22 @@ namespace M3ter.Auth.Internal;
 internal static class HeaderRedaction
 {
     public static void RedactCredentials(IServiceCollection services, string clientName) =>
-        services.PostConfigure<HttpClientFactoryOptions>(clientName, options =>
+        services.PostConfigure<HttpClientFactoryOptions>(clientName, static options =>
         {
-            Func<string, bool> previous = options.ShouldRedactHeaderValue;
-            options.ShouldRedactHeaderValue = header => IsCredential(header) || previous(header);
+            // Once per client, however often a client is wrapped (AddM3terAuthHandler twice): no chain of checks.
+            if (options.ShouldRedactHeaderValue.Target is not CredentialsFirst)
+            {
+                options.ShouldRedactHeaderValue = new CredentialsFirst(options.ShouldRedactHeaderValue).ShouldRedact;
+            }
         });
 
     public static bool IsCredential(string header) =>
         string.Equals(header, "Authorization", StringComparison.OrdinalIgnoreCase)
         || string.Equals(header, "Proxy-Authorization", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The credential headers, then whatever the client redacted before.</summary>
+    private sealed class CredentialsFirst(Func<string, bool> previous)
+    {
+        public bool ShouldRedact(string header) => IsCredential(header) || previous(header);
+    }
 }

@@ -24,6 +24,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     private readonly IDisposable? _subscription;
     private readonly object _reloading = new();
     private Current _current;
+    private bool _disposed; // under _reloading: a reload that arrives after Dispose (or races it) builds nothing
 
     public M3terAuthRegistration(string name, IOptionsMonitor<M3terAuthOptions> optionsMonitor, IHttpClientFactory httpClientFactory, TimeProvider timeProvider, ILoggerFactory loggerFactory, ISharedTokenCache? sharedCache = null)
     {
@@ -77,7 +78,15 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     {
         M3terAuthDiagnostics.Untrack(this);
         _subscription?.Dispose();
-        Volatile.Read(ref _current).Provider.Dispose();
+
+        // Under the reload lock: a change notification already on its way (the options monitor calls its listeners
+        // from a snapshot, so one can run after the subscription is gone) either finished before, and its provider is
+        // the one disposed here, or runs after and finds the registration disposed.
+        lock (_reloading)
+        {
+            _disposed = true;
+            Volatile.Read(ref _current).Provider.Dispose();
+        }
     }
 
     private void OnOptionsChanged(M3terAuthOptions options, string? name)
@@ -89,6 +98,11 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
 
         lock (_reloading)
         {
+            if (_disposed)
+            {
+                return;
+            }
+
             Current current = Volatile.Read(ref _current);
             M3terAuthOptions before = current.Provider.Options;
             if (before.IsEquivalentTo(options))

@@ -71,10 +71,10 @@ public static class IngestWorkerApp
             // is the auth handler's to replay once with a fresh token, never retried by the resilience layer.
             builder.Services.AddM3terAuth(options => m3ter?.Configure(options));
             IHttpClientBuilder ingest = builder.Services.AddHttpClient("m3ter-ingest", (sp, http) =>
-                http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.IngestBaseAddress);
+                http.BaseAddress = sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.IngestBaseAddress);
             ingest.AddStandardResilienceHandler(); // outermost: retries transient failures
             ingest.AddM3terAuthHandler();          // inside it: every attempt carries a valid token
-            ingest.AddTypedClient((http, sp) => new IngestClient(http, sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.OrganizationId!));
+            ingest.AddTypedClient((http, sp) => new IngestClient(http, sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.OrganizationId!));
             builder.Services.AddHealthChecks().AddCheck<M3terAuthHealthCheck>("m3ter");
             #endregion
 

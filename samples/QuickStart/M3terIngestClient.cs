@@ -10,9 +10,9 @@ using Microsoft.Extensions.Options;
 namespace QuickStart;
 
 /// <summary>A typed client for m3ter's ingest API (<c>ingest.m3ter.com</c>); the same token serves it.</summary>
-public sealed class M3terIngestClient(HttpClient http, IOptions<M3terAuthOptions> options)
+public sealed class M3terIngestClient(HttpClient http, IOptionsMonitor<M3terAuthOptions> options)
 {
-    private readonly string _organizationId = options.Value.OrganizationId
+    private readonly string _organizationId = options.CurrentValue.OrganizationId
         ?? throw new InvalidOperationException("Set M3TER_ORG_ID (or M3ter:OrganizationId) to submit measurements.");
 
     public Task<HttpResponseMessage> SubmitAsync(string meter, string account, double value, CancellationToken cancellationToken = default)

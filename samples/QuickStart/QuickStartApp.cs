@@ -57,9 +57,9 @@ public static class QuickStartApp
         services.AddM3terAuth(options => emulator?.Configure(options));
 
         // A handler on each client that talks to m3ter: config API and ingest API share one cached token.
-        services.AddHttpClient<M3terConfigClient>((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.BaseAddress)
+        services.AddHttpClient<M3terConfigClient>((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.BaseAddress)
             .AddM3terAuthHandler();
-        services.AddHttpClient<M3terIngestClient>((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.IngestBaseAddress)
+        services.AddHttpClient<M3terIngestClient>((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.IngestBaseAddress)
             .AddM3terAuthHandler();
         #endregion
 

@@ -48,7 +48,7 @@ public sealed class WorksWithTests
 
         #region snippet:works-with-refit
         services.AddRefitGeneratedClient<IM3terIngestApi>()
-            .ConfigureHttpClient((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.IngestBaseAddress)
+            .ConfigureHttpClient((sp, http) => http.BaseAddress = sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.IngestBaseAddress)
             .AddM3terAuthHandler();
         #endregion
 
@@ -79,7 +79,7 @@ public sealed class WorksWithTests
 
         #region snippet:works-with-resilience
         IHttpClientBuilder m3terClient = services.AddHttpClient("m3ter", (sp, http) =>
-            http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.BaseAddress);
+            http.BaseAddress = sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.BaseAddress);
         m3terClient.AddStandardResilienceHandler(); // outermost: retries 5xx, 408, 429 and network failures
         m3terClient.AddM3terAuthHandler();          // inside it: each attempt carries a valid token; 401/403 are its to replay
         #endregion
@@ -110,7 +110,7 @@ public sealed class WorksWithTests
         #region snippet:works-with-aspire-defaults
         services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler()); // what .NET Aspire's service defaults do
         services.AddM3terAuth(m3ter.Configure);
-        services.AddHttpClient("m3ter", (sp, http) => http.BaseAddress = sp.GetRequiredService<IOptions<M3terAuthOptions>>().Value.BaseAddress)
+        services.AddHttpClient("m3ter", (sp, http) => http.BaseAddress = sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue.BaseAddress)
             .AddM3terAuthHandler(); // the defaults' handler is outside it, as it should be
         #endregion
 

@@ -28,8 +28,11 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     // Every script checks the key's type first: a key of another type (left by a script, an older version, a person)
     // would make HGET or GET fail with WRONGTYPE, which would open the breaker on every call, for good. What is not
     // ours is a miss to readers and is replaced by writers.
+    // A value larger than ARGV[1] bytes is never sent: no token is that large, and reading one (64 MB, say) would time
+    // out on every read, so the entry would never be found unreadable and never be replaced. It reads as unreadable.
     private const string ReadScript = """
         if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return false end
+        if redis.call('HSTRLEN', KEYS[1], 'v') > tonumber(ARGV[1]) then return {false, false} end
         return redis.call('HMGET', KEYS[1], 'exp', 'v')
         """;
 
@@ -64,13 +67,25 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         return 1
         """;
+    // Renewal only extends a lease this owner holds; it never takes one (a renewal that arrives after the release
+    // must not bring the lease back).
+    private const string ExtendLeaseScript = """
+        if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
+        """;
     private const string ReleaseLeaseScript = """
         if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
         """;
 
+    /// <summary>The largest sealed value a read accepts: a token of several kilobytes fits many times over.</summary>
+    private const int MaxEntryBytes = 64 * 1024;
+
     /// <summary>The entry leaves Redis this long before the token expires (or a tenth of its life, if shorter).</summary>
     private static readonly TimeSpan ExpiryMargin = TimeSpan.FromMinutes(1);
+
+    /// <summary>The longest a lease is renewed without being released: far beyond any token request with its retries.</summary>
+    private static readonly TimeSpan MaxLeaseHold = TimeSpan.FromMinutes(5);
 
     private readonly M3terRedisTokenCacheOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -135,33 +150,36 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     public async ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
     {
         ScopeKeys keys = Keys(scope);
-        RedisResult? result = await RunAsync("read", (db, k) => db.ScriptEvaluateAsync(ReadScript, [k.TokenKey]), keys, cancellationToken).ConfigureAwait(false);
+        RedisResult? result = (await RunAsync("read", (db, k) => db.ScriptEvaluateAsync(ReadScript, [k.TokenKey], [MaxEntryBytes]), keys, CallKind.Read, cancellationToken).ConfigureAwait(false)).Value;
         if (result is null || result.IsNull)
         {
             return null;
         }
 
         // A hash at our key, so written by M3ter.Auth or made to look so: anything short of a sealed token is unreadable.
+        // So is an entry older than one this process has seen: an old entry written back (a replay).
         var fields = (RedisResult[])result!;
+        long expiresMs = 0;
         M3terToken? token = fields.Length == 2 && !fields[0].IsNull && !fields[1].IsNull
-            && long.TryParse((string?)fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long expiresMs)
+            && long.TryParse((string?)fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out expiresMs)
             ? keys.Open((byte[]?)fields[1], expiresMs)
             : null;
-        if (token is null)
+        bool replayed = token is not null && keys.IsOlderThanSeen(expiresMs);
+        if (token is null || replayed)
         {
-            // Written under another secret's keys cannot reach this key; so this is tampering or garbage: a miss, and
-            // the next write replaces it whatever expiry it claims. Logged once until an entry reads well again.
-            M3terRedisTokenCacheDiagnostics.RecordError("invalid_entry");
+            // Written under another secret's keys cannot reach this key; so this is tampering, garbage or a replay: a
+            // miss, and the next write replaces it whatever expiry it claims. Logged once until an entry reads well again.
+            M3terRedisTokenCacheDiagnostics.RecordError(replayed ? "replayed_entry" : "invalid_entry");
             if (keys.MarkUnreadable())
             {
                 Log.EntryUnreadable(_logger);
             }
-        }
-        else
-        {
-            keys.MarkReadable();
+
+            return null;
         }
 
+        keys.NoteSeen(expiresMs);
+        keys.MarkReadable();
         return token;
     }
 
@@ -171,17 +189,36 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         ScopeKeys keys = Keys(scope);
         string owner = scope.LeaseOwner;
         long leaseMs = (long)_options.LeaseDuration.TotalMilliseconds;
-        RedisResult? result = await RunAsync("lease", (db, k) => db.ScriptEvaluateAsync(AcquireLeaseScript, [k.LeaseKey], [owner, leaseMs]), keys, cancellationToken).ConfigureAwait(false);
+        CallResult result = await RunAsync("lease", (db, k) => db.ScriptEvaluateAsync(AcquireLeaseScript, [k.LeaseKey], [owner, leaseMs]), keys, CallKind.Lease, cancellationToken).ConfigureAwait(false);
+        if (result.Value is RedisResult answer && (int)answer != 1)
+        {
+            return false; // another process holds it, and renews it while it works
+        }
 
-        // Unavailable: nothing can be coordinated, so this process goes ahead (the lease only saves duplicate requests).
-        return result is null || (int)result == 1;
+        // Taken, or no answer: nothing can be coordinated, so this process goes ahead (the lease only saves duplicate
+        // requests). A call that got no answer may still have run: the lease may be ours, so it is kept alive and
+        // released like one we took, and the token written, whatever the circuit breaker says.
+        if (result.Value is not null || result.MaybeRan)
+        {
+            keys.LeaseMaybeHeld = true;
+            StartRenewal(keys, owner, leaseMs);
+        }
+
+        return true;
     }
 
     /// <inheritdoc />
     public async ValueTask ReleaseLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
     {
         string owner = scope.LeaseOwner;
-        await RunAsync("release", (db, k) => db.ScriptEvaluateAsync(ReleaseLeaseScript, [k.LeaseKey], [owner]), Keys(scope), cancellationToken).ConfigureAwait(false);
+        ScopeKeys keys = Keys(scope);
+        StopRenewal(keys);
+        CallKind kind = keys.LeaseMaybeHeld ? CallKind.Must : CallKind.Read;
+        CallResult released = await RunAsync("release", (db, k) => db.ScriptEvaluateAsync(ReleaseLeaseScript, [k.LeaseKey], [owner]), keys, kind, cancellationToken).ConfigureAwait(false);
+        if (released.Value is not null)
+        {
+            keys.LeaseMaybeHeld = false;
+        }
     }
 
     /// <inheritdoc />
@@ -207,10 +244,15 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         string fingerprint = keys.Fingerprint(token.AccessToken);
         long timeToLiveMs = Math.Max(1, (long)(removeAt - _timeProvider.GetUtcNow()).TotalMilliseconds);
         bool force = keys.Unreadable;
-        RedisResult? written = await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0"]), keys, cancellationToken).ConfigureAwait(false);
-        if (force && written is not null && (int)written == 1)
+        CallKind kind = keys.LeaseMaybeHeld ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this token
+        RedisResult? written = (await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0"]), keys, kind, cancellationToken).ConfigureAwait(false)).Value;
+        if (written is not null && (int)written == 1)
         {
-            keys.MarkReadable();
+            keys.NoteWritten(expiresMs);
+            if (force)
+            {
+                keys.MarkReadable();
+            }
         }
     }
 
@@ -224,7 +266,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
 
         ScopeKeys keys = Keys(scope);
         string fingerprint = keys.Fingerprint(token.AccessToken);
-        await RunAsync("remove", (db, k) => db.ScriptEvaluateAsync(RemoveIfHoldsScript, [k.TokenKey], [fingerprint]), keys, cancellationToken).ConfigureAwait(false);
+        await RunAsync("remove", (db, k) => db.ScriptEvaluateAsync(RemoveIfHoldsScript, [k.TokenKey], [fingerprint]), keys, CallKind.Read, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes the connection if the cache opened it (not one from <see cref="M3terRedisTokenCacheOptions.ConnectionMultiplexerFactory"/>).</summary>
@@ -267,15 +309,21 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     }
 
     /// <summary>
-    /// One Redis call, bounded by the operation timeout and guarded by the circuit breaker: null when the breaker is
-    /// open, the connection is not ready, or the call fails or times out (which opens the breaker). Once the break is
-    /// over, one call probes Redis while the others still miss; only a call that started after the last failure closes it.
+    /// One Redis call, bounded and guarded by the circuit breaker. Its value is null when the breaker is open, the
+    /// connection is not ready, or the call fails or times out; <see cref="CallResult.MaybeRan"/> then says whether it
+    /// was sent (Redis may have run it). Slow is not dead: a read that takes longer than the operation timeout is a miss
+    /// for its caller, but opens the breaker only if it is still unanswered at the hard bound (or fails). A lease call,
+    /// whose answer saves a token request, waits for the hard bound; so do the write and the release of a lease this
+    /// process may hold, which go to Redis even while the breaker is open. Once the break is over, one call probes Redis
+    /// while the others still miss; only a call that started after the last failure closes it.
     /// </summary>
-    private async Task<RedisResult?> RunAsync(string operation, Func<IDatabase, ScopeKeys, Task<RedisResult>> call, ScopeKeys keys, CancellationToken cancellationToken)
+    private async Task<CallResult> RunAsync(string operation, Func<IDatabase, ScopeKeys, Task<RedisResult>> call, ScopeKeys keys, CallKind kind, CancellationToken cancellationToken)
     {
-        if (Volatile.Read(ref _disposed) != 0 || !MayCall(out bool probe, out long trips))
+        bool probe = false;
+        long trips = Volatile.Read(ref _trips);
+        if (Volatile.Read(ref _disposed) != 0 || (kind != CallKind.Must && !MayCall(out probe, out trips)))
         {
-            return null;
+            return default;
         }
 
         Task<RedisResult>? pending = null;
@@ -284,23 +332,35 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             Task<IConnectionMultiplexer> connecting = Connection();
             if (!connecting.IsCompleted && !await WaitForConnectionAsync(connecting, cancellationToken).ConfigureAwait(false))
             {
-                return null; // still opening: a miss (only the first call waits, and only ConnectTimeout)
+                return default; // still opening: a miss (only the first call waits, and only ConnectTimeout)
             }
 
             // Until Redis has answered once, a call may take ConnectTimeout: a new process's first commands pay for
             // warming up (on a busy machine, more than OperationTimeout) and must not trip the breaker for it.
             IConnectionMultiplexer connection = await connecting.ConfigureAwait(false);
-            TimeSpan timeout = Volatile.Read(ref _answered) ? _options.OperationTimeout : _options.ConnectTimeout;
+            TimeSpan hard = HardTimeout;
+            TimeSpan timeout = kind == CallKind.Read && Volatile.Read(ref _answered) ? _options.OperationTimeout : hard;
             pending = call(connection.GetDatabase(), keys);
-            RedisResult result = await pending.WaitAsync(timeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            RedisResult result;
+            try
+            {
+                result = await pending.WaitAsync(timeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException) when (timeout < hard)
+            {
+                _ = WatchSlowCallAsync(operation, pending, hard - timeout, probe, trips);
+                probe = false; // a probe stays the only one until its watcher knows how it ended
+                return new CallResult(null, MaybeRan: true);
+            }
+
             Volatile.Write(ref _answered, true);
             Close(trips);
-            return result;
+            return new CallResult(result, MaybeRan: true);
         }
         catch (Exception ex) when (Volatile.Read(ref _disposed) != 0 && ex is ObjectDisposedException or OperationCanceledException or RedisConnectionException)
         {
             Observe(pending);
-            return null; // disposed meanwhile: a miss, and nothing to report
+            return new CallResult(null, MaybeRan: pending is not null); // disposed meanwhile: a miss, and nothing to report
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -313,7 +373,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         {
             Observe(pending);
             Trip(operation, ex);
-            return null;
+            return new CallResult(null, MaybeRan: pending is not null);
         }
         finally
         {
@@ -322,6 +382,83 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
                 Volatile.Write(ref _probing, 0); // answered, failed or cancelled: the next call after the break may probe
             }
         }
+    }
+
+    /// <summary>
+    /// How long a call may go unanswered before Redis counts as unavailable: <see cref="M3terRedisTokenCacheOptions.ConnectTimeout"/>
+    /// until Redis has answered once, then four operation timeouts, and never less than the connect timeout.
+    /// </summary>
+    private TimeSpan HardTimeout =>
+        Volatile.Read(ref _answered) && _options.OperationTimeout.Ticks * 4 > _options.ConnectTimeout.Ticks
+            ? TimeSpan.FromTicks(_options.OperationTimeout.Ticks * 4)
+            : _options.ConnectTimeout;
+
+    /// <summary>A read that outlived its caller's patience: Redis is slow, and counts as unavailable only if this call fails or stays unanswered until the hard bound.</summary>
+    private async Task WatchSlowCallAsync(string operation, Task<RedisResult> pending, TimeSpan rest, bool probe, long trips)
+    {
+        try
+        {
+            await pending.WaitAsync(rest, _timeProvider, CancellationToken.None).ConfigureAwait(false);
+            Volatile.Write(ref _answered, true);
+            Close(trips);
+        }
+#pragma warning disable CA1031 // observed here, reported as the breaker opening
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Observe(pending);
+            if (Volatile.Read(ref _disposed) == 0)
+            {
+                Trip(operation, ex);
+            }
+        }
+        finally
+        {
+            if (probe)
+            {
+                Volatile.Write(ref _probing, 0);
+            }
+        }
+    }
+
+    /// <summary>Keeps a lease this process may hold alive while its token request runs, so that a slow holder is never abandoned and a dead one is noticed within one <see cref="M3terRedisTokenCacheOptions.LeaseDuration"/>.</summary>
+    private void StartRenewal(ScopeKeys keys, string owner, long leaseMs)
+    {
+        lock (keys)
+        {
+            if (keys.Renewal is not null || Volatile.Read(ref _disposed) != 0)
+            {
+                return;
+            }
+
+            var renewer = new LeaseRenewer(this, keys, owner, leaseMs, _timeProvider.GetUtcNow() + MaxLeaseHold);
+            TimeSpan period = TimeSpan.FromMilliseconds(Math.Max(leaseMs / 3, 1));
+            bool suppress = !ExecutionContext.IsFlowSuppressed(); // a timer must not keep a caller's AsyncLocals alive
+            AsyncFlowControl flow = suppress ? ExecutionContext.SuppressFlow() : default;
+            try
+            {
+                keys.Renewal = _timeProvider.CreateTimer(static state => ((LeaseRenewer)state!).Tick(), renewer, period, period);
+            }
+            finally
+            {
+                if (suppress)
+                {
+                    flow.Undo();
+                }
+            }
+        }
+    }
+
+    private static void StopRenewal(ScopeKeys keys)
+    {
+        ITimer? renewal;
+        lock (keys)
+        {
+            renewal = keys.Renewal;
+            keys.Renewal = null;
+        }
+
+        renewal?.Dispose();
     }
 
     /// <summary>A call given up on (timed out, cancelled) may still fail later: its exception must not go unobserved.</summary>
@@ -478,4 +615,61 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         RedisServerException => "Redis refused the command",
         _ => ex.GetType().Name,
     };
+
+    /// <summary>What a Redis call came to: its answer, or none, and whether it was sent (so Redis may have run it).</summary>
+    private readonly record struct CallResult(RedisResult? Value, bool MaybeRan);
+
+    private enum CallKind
+    {
+        /// <summary>A read, a removal or a renewal: a miss when slow; the breaker opens at the hard bound.</summary>
+        Read,
+
+        /// <summary>Taking the lease: waits for the hard bound, since its answer saves a token request.</summary>
+        Lease,
+
+        /// <summary>The write and release of a lease this process may hold: sent even while the breaker is open.</summary>
+        Must,
+    }
+
+    /// <summary>Renews one held lease every third of its duration, until it is released, lost, the cache is disposed or <see cref="MaxLeaseHold"/> passes.</summary>
+    private sealed class LeaseRenewer(M3terRedisTokenCache cache, ScopeKeys keys, string owner, long leaseMs, DateTimeOffset until)
+    {
+        private int _busy;
+
+        public void Tick()
+        {
+            if (Interlocked.Exchange(ref _busy, 1) == 0)
+            {
+                _ = RenewAsync();
+            }
+        }
+
+        private async Task RenewAsync()
+        {
+            try
+            {
+                if (Volatile.Read(ref cache._disposed) != 0 || cache._timeProvider.GetUtcNow() > until)
+                {
+                    StopRenewal(keys);
+                    return;
+                }
+
+                CallResult renewed = await cache.RunAsync("renew", (db, k) => db.ScriptEvaluateAsync(ExtendLeaseScript, [k.LeaseKey], [owner, leaseMs]), keys, CallKind.Read, CancellationToken.None).ConfigureAwait(false);
+                if (renewed.Value is RedisResult answer && (int)answer != 1)
+                {
+                    keys.LeaseMaybeHeld = false; // not ours (any more): nothing to keep alive or release
+                    StopRenewal(keys);
+                }
+            }
+#pragma warning disable CA1031 // a renewal that fails is retried at the next tick; the lease expires if none succeeds
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+            finally
+            {
+                Volatile.Write(ref _busy, 0);
+            }
+        }
+    }
 }

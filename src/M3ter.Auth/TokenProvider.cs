@@ -30,6 +30,9 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     /// <summary>How often a process waiting for another's lease reads the shared cache (±50%).</summary>
     private static readonly TimeSpan LeasePollInterval = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>How often that process also tries to take the lease over (a holder that gave up or died leaves it free).</summary>
+    private static readonly TimeSpan LeaseRetryInterval = TimeSpan.FromMilliseconds(500);
+
     /// <summary>When another process holds the lease for a refresh, look again after this long (±50%).</summary>
     private static readonly TimeSpan DeferredRefreshRetry = TimeSpan.FromSeconds(1);
 
@@ -439,8 +442,11 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
 
         // Wait for the holder's token; take the lease over if the holder gives it up without one (its request failed,
         // or it crashed and the lease expired); stop waiting if the shared cache becomes unavailable.
+        // The holder renews its lease while it works, so a free lease means it gave up or died: only then is the lease
+        // taken over. Reads are cheap and frequent; attempts on the lease are rarer.
         M3terAuthDiagnostics.SharedCacheLeaseWaits.Add(1);
         long deadline = _timeProvider.GetUtcNow().UtcTicks + shared.LeaseWaitTimeout.Ticks;
+        long nextLeaseAttempt = _timeProvider.GetUtcNow().UtcTicks + LeaseRetryInterval.Ticks;
         while (_timeProvider.GetUtcNow().UtcTicks < deadline && shared.Unavailable is null)
         {
             await _timeProvider.DelayAsync(Jittered(LeasePollInterval), cancellationToken).ConfigureAwait(false);
@@ -449,6 +455,12 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 return delivered;
             }
 
+            if (_timeProvider.GetUtcNow().UtcTicks < nextLeaseAttempt)
+            {
+                continue;
+            }
+
+            nextLeaseAttempt = _timeProvider.GetUtcNow().UtcTicks + LeaseRetryInterval.Ticks;
             if (await TryUnderLeaseAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken ownRequest)
             {
                 return ownRequest;
@@ -469,6 +481,14 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
             return null;
         }
 
+        // "Go ahead" because the store is unavailable (slow or down), during a refresh while the token has time left:
+        // not urgent, so try again shortly instead of fetching now, as every other process of the fleet would too.
+        if (current is not null && shared.Unavailable is not null && MayDeferRefresh(current))
+        {
+            await Shared(() => shared.ReleaseLeaseAsync(scope, CancellationToken.None)).ConfigureAwait(false);
+            return null;
+        }
+
         try
         {
             // Another process may have shared a token between our read and our lease.
@@ -479,6 +499,19 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         {
             await Shared(() => shared.ReleaseLeaseAsync(scope, CancellationToken.None)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Whether a refresh may wait for the shared cache to come back: while the token has more than half of its refresh
+    /// window left (the window being the shorter of <see cref="M3terAuthOptions.RefreshBeforeExpiry"/> and half its
+    /// lifetime). Past that, the refresh fetches whatever the store says.
+    /// </summary>
+    private bool MayDeferRefresh(CacheEntry current)
+    {
+        long now = _timeProvider.GetUtcNow().UtcTicks;
+        long lifetime = current.ExpiresAtTicks - current.Token.IssuedAt.UtcTicks;
+        long window = lifetime > 0 ? Math.Min(_options.RefreshBeforeExpiry.Ticks, lifetime / 2) : _options.RefreshBeforeExpiry.Ticks;
+        return ReferenceEquals(Volatile.Read(ref _entry), current) && current.ExpiresAtTicks - now > window / 2;
     }
 
     private async Task<M3terToken> RequestAndShareAsync(CancellationToken cancellationToken)

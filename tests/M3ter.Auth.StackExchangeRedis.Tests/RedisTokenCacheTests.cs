@@ -263,15 +263,20 @@ public sealed class RedisTokenCacheTests
         await redis.CommandAsync("CLIENT", "PAUSE", "3000", "ALL"); // Redis stops answering for 3 s
         ValueTask<M3terToken?> tripping = cache.ReadAsync(scope);
         time.Advance(TimeSpan.FromMilliseconds(250));
-        Assert.Null(await tripping);
-        Assert.NotNull(cache.Unavailable);
+        Assert.Null(await tripping); // a miss for its caller at the operation timeout
+        Assert.Null(cache.Unavailable); // slow is not dead: no break yet
+        time.Advance(TimeSpan.FromMilliseconds(2750)); // still unanswered at the hard bound (the 3 s connect timeout)
+        await WaitUntilAsync(() => cache.Unavailable is not null);
 
         time.Advance(TimeSpan.FromSeconds(10)); // the break is over
         Task<M3terToken?>[] reads = Enumerable.Range(0, 20).Select(_ => cache.ReadAsync(scope).AsTask()).ToArray();
         Assert.Equal(19, reads.Count(r => r.IsCompleted)); // one probe goes to Redis; the rest are misses at once
         time.Advance(TimeSpan.FromMilliseconds(250));
         Assert.All(await Task.WhenAll(reads), Assert.Null);
-        Assert.NotNull(cache.Unavailable); // the probe failed: another break
+        Task<M3terToken?> another = cache.ReadAsync(scope).AsTask();
+        Assert.True(another.IsCompleted); // the probe is still out: a miss at once, no second probe
+        time.Advance(TimeSpan.FromMilliseconds(2750));
+        await WaitUntilAsync(() => cache.Unavailable is not null); // the probe failed: another break
 
         // Answered when the pause ends: the tripping call and the probe. Redis serves the clients it paused in no set
         // order, so our INFO may run before the cache's two calls: wait for them, then read once more for any third.
@@ -451,6 +456,14 @@ public sealed class RedisTokenCacheTests
         Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(200), $"100 reads with the breaker open took {clock.Elapsed}");
         time.Advance(TimeSpan.FromSeconds(10));
         Assert.Null(cache.Unavailable); // half open: the next call tries Redis again
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); !condition(); await Task.Delay(10))
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), "the condition did not come true within 10 s");
+        }
     }
 }
 

@@ -53,6 +53,31 @@ public sealed class SharedTokenCacheTests
     }
 
     [Fact]
+    public async Task Refresh_WhileTheStoreIsUnavailable_WaitsWhileTheTokenHasTimeLeft_ThenFetches()
+    {
+        // A slow or unreachable store during a refresh means "try again shortly", not "fetch now": otherwise every
+        // process of a fleet whose Redis is slow refreshes on its own (one token request per process per cycle).
+        using TokenProvider provider = Provider();
+        M3terToken first = await provider.GetTokenAsync();
+        _cache.Unavailable = "Redis is unavailable (test)";
+
+        _time.Advance(first.ExpiresAt - _time.GetUtcNow() - TimeSpan.FromMinutes(4)); // the refresh is due
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.Same(first, await provider.GetTokenAsync());
+            await Task.Delay(5);
+            _time.Advance(TimeSpan.FromSeconds(5));
+        }
+
+        Assert.Equal(1, _client.Calls); // 3 min 10 s left: more than half of the 5-minute refresh window
+
+        _time.Advance(TimeSpan.FromMinutes(1)); // 2 min 10 s left: the refresh fetches whatever the store says
+        Assert.Same(first, await provider.GetTokenAsync());
+        await Eventually(() => _client.Calls == 2);
+        await Eventually(() => provider.GetTokenAsync().AsTask().Result != first);
+    }
+
+    [Fact]
     public async Task WarmPath_NeverTouchesTheSharedCache()
     {
         using TokenProvider provider = Provider();

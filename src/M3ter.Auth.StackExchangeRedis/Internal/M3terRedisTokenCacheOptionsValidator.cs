@@ -46,7 +46,7 @@ internal sealed class M3terRedisTokenCacheOptionsValidator : IValidateOptions<M3
         Check(errors, nameof(options.ConnectTimeout), options.ConnectTimeout, TimeSpan.FromSeconds(30));
         Check(errors, nameof(options.BreakDuration), options.BreakDuration, TimeSpan.FromMinutes(10));
         Check(errors, nameof(options.LeaseDuration), options.LeaseDuration, TimeSpan.FromMinutes(10));
-        Check(errors, nameof(options.LeaseWaitTimeout), options.LeaseWaitTimeout, TimeSpan.FromMinutes(1));
+        Check(errors, nameof(options.LeaseWaitTimeout), options.LeaseWaitTimeout, TimeSpan.FromMinutes(10));
         return errors;
     }
 

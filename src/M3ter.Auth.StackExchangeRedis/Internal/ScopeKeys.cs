@@ -23,6 +23,8 @@ internal sealed class ScopeKeys
     private readonly byte[] _fingerprintKey;
     private readonly byte[] _associatedPrefix;
     private int _unreadable;
+    private long _newestSeenMs;
+    private int _leaseMaybeHeld;
 
     public ScopeKeys(SharedTokenScope scope, string keyPrefix)
     {
@@ -50,6 +52,45 @@ internal sealed class ScopeKeys
 
     /// <summary>Records a readable entry, or one this scope just wrote.</summary>
     public void MarkReadable() => Volatile.Write(ref _unreadable, 0);
+
+    /// <summary>
+    /// Gets or sets a value indicating whether this process may hold the lease: it took it, or its call to take it got
+    /// no answer in time (Redis may have run it). The write and the release that follow then go to Redis even while
+    /// the circuit breaker is open: the outcome of a call that timed out is unknown, not "no".
+    /// </summary>
+    public bool LeaseMaybeHeld
+    {
+        get => Volatile.Read(ref _leaseMaybeHeld) != 0;
+        set => Volatile.Write(ref _leaseMaybeHeld, value ? 1 : 0);
+    }
+
+    /// <summary>Gets or sets the renewal of a lease this process holds, or null.</summary>
+    public ITimer? Renewal { get; set; }
+
+    /// <summary>
+    /// Whether an entry expiring at <paramref name="expiresAtUnixMs"/> is older than one this process has already read
+    /// or written: an old entry written back (a replay), which is refused like a tampered one.
+    /// </summary>
+    public bool IsOlderThanSeen(long expiresAtUnixMs) => expiresAtUnixMs < Volatile.Read(ref _newestSeenMs);
+
+    /// <summary>Records the expiry of the entry this process just wrote: it is the entry now, whatever was seen before.</summary>
+    public void NoteWritten(long expiresAtUnixMs) => Volatile.Write(ref _newestSeenMs, expiresAtUnixMs);
+
+    /// <summary>Records the expiry of an entry read.</summary>
+    public void NoteSeen(long expiresAtUnixMs)
+    {
+        long seen = Volatile.Read(ref _newestSeenMs);
+        while (expiresAtUnixMs > seen)
+        {
+            long previous = Interlocked.CompareExchange(ref _newestSeenMs, expiresAtUnixMs, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
 
     /// <summary>A one-way fingerprint of the token: enough to compare, useless to an attacker.</summary>
     public string Fingerprint(string accessToken) =>

@@ -16,7 +16,7 @@ namespace M3ter.Auth;
 /// ingest hosts, and replays a request once with a fresh token when m3ter refuses its token with 401 or 403.
 /// </summary>
 /// <remarks>
-/// <para>Requests to any other host pass through untouched, except that a token this handler set is taken off. If no
+/// <para>Requests to any other host pass through untouched, except that this registration's token is taken off. If no
 /// token can be obtained the request is not sent and <see cref="M3terAuthException"/> is thrown: nothing goes to m3ter
 /// without a token.</para>
 /// <para>The token is on the request only while it is being sent: once <c>SendAsync</c> or <c>Send</c> returns, normally,
@@ -92,7 +92,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         AuthRoute route = Route;
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
-            TakeOwnTokenOff(request);
+            TakeOwnTokenOff(request, route);
             return base.SendAsync(request, cancellationToken);
         }
 
@@ -146,10 +146,16 @@ public sealed class M3terAuthHandler : DelegatingHandler
     private static AuthenticationHeaderValue? CallersValue(AuthenticationHeaderValue? value) =>
         value is M3terBearerHeaderValue ? null : value;
 
-    /// <summary>A request leaving for a host out of scope keeps no token this handler set (an earlier pass's, for example).</summary>
-    private static void TakeOwnTokenOff(HttpRequestMessage request)
+    /// <summary>
+    /// A request leaving for a host out of scope keeps no token of this registration's (one set on the same message by a
+    /// send still in flight, for example). Another registration's token is left alone: an outer handler for another
+    /// registration, whose hosts these are not, set it for its own host.
+    /// </summary>
+    private static void TakeOwnTokenOff(HttpRequestMessage request, AuthRoute route)
     {
-        if (request.Headers.Authorization is M3terBearerHeaderValue)
+        if (request.Headers.Authorization is M3terBearerHeaderValue value
+            && route.Provider is TokenProvider provider
+            && ReferenceEquals(provider.ValidToken()?.HeaderValue, value))
         {
             request.Headers.Authorization = null;
         }
@@ -180,7 +186,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         AuthRoute route = Route;
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
-            TakeOwnTokenOff(request);
+            TakeOwnTokenOff(request, route);
             return base.Send(request, cancellationToken);
         }
 

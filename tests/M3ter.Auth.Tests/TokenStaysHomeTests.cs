@@ -217,6 +217,31 @@ public sealed class TokenStaysHomeTests : IDisposable
         Assert.Null(elsewhere.Headers.Authorization);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Send_NestedHandlerOfAnotherRegistration_LeavesTheOuterHandlersTokenAlone(bool async)
+    {
+        // ConfigureHttpClientDefaults(b => b.AddM3terAuthHandler()) and AddM3terAuthHandler("eu") on one client: for the
+        // inner handler api.m3ter.com is out of scope, but the token on the request is the outer registration's, for
+        // that very host. Taking it off sent every call to m3ter without a token (found by review).
+        M3terAuthOptions eu = TestOptions.Create(o =>
+        {
+            o.BaseAddress = new Uri("https://api.eu.example.com/");
+            o.IngestBaseAddress = new Uri("https://ingest.eu.example.com/");
+        });
+        using var euProvider = new TokenProvider(new FakeTokenClient(_time), eu, _time);
+        var server = new Server();
+        var inner = new M3terAuthHandler(euProvider, eu, timeProvider: _time) { InnerHandler = server };
+        using var invoker = new HttpMessageInvoker(Handler(inner));
+        using var request = new HttpRequestMessage(HttpMethod.Get, M3terUrl);
+
+        using HttpResponseMessage response = await Send(invoker, request, async);
+
+        Assert.Equal("Bearer token-1", Assert.Single(server.Received).Authorization);
+        Assert.Null(request.Headers.Authorization);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

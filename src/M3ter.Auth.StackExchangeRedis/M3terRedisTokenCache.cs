@@ -200,7 +200,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         // released like one we took, and the token written, whatever the circuit breaker says.
         if (result.Value is not null || result.MaybeRan)
         {
-            keys.LeaseMaybeHeld = true;
+            keys.LeaseMaybeHeldUntil(LeaseEndTicks());
             StartRenewal(keys, owner, leaseMs);
         }
 
@@ -212,12 +212,12 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     {
         string owner = scope.LeaseOwner;
         ScopeKeys keys = Keys(scope);
-        StopRenewal(keys);
-        CallKind kind = keys.LeaseMaybeHeld ? CallKind.Must : CallKind.Read;
+        StopRenewal(keys, renewer: null);
+        CallKind kind = keys.LeaseMaybeHeld(_timeProvider.GetUtcNow().UtcTicks) ? CallKind.Must : CallKind.Read;
         CallResult released = await RunAsync("release", (db, k) => db.ScriptEvaluateAsync(ReleaseLeaseScript, [k.LeaseKey], [owner]), keys, kind, cancellationToken).ConfigureAwait(false);
         if (released.Value is not null)
         {
-            keys.LeaseMaybeHeld = false;
+            keys.LeaseNotHeld();
         }
     }
 
@@ -244,7 +244,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         string fingerprint = keys.Fingerprint(token.AccessToken);
         long timeToLiveMs = Math.Max(1, (long)(removeAt - _timeProvider.GetUtcNow()).TotalMilliseconds);
         bool force = keys.Unreadable;
-        CallKind kind = keys.LeaseMaybeHeld ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this token
+        CallKind kind = keys.LeaseMaybeHeld(_timeProvider.GetUtcNow().UtcTicks) ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this token
         RedisResult? written = (await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0"]), keys, kind, cancellationToken).ConfigureAwait(false)).Value;
         if (written is not null && (int)written == 1)
         {
@@ -421,7 +421,10 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         }
     }
 
-    /// <summary>Keeps a lease this process may hold alive while its token request runs, so that a slow holder is never abandoned and a dead one is noticed within one <see cref="M3terRedisTokenCacheOptions.LeaseDuration"/>.</summary>
+    /// <summary>When a lease taken or renewed now runs out.</summary>
+    private long LeaseEndTicks() => _timeProvider.GetUtcNow().UtcTicks + _options.LeaseDuration.Ticks;
+
+    /// <summary>Keeps a lease this process may hold alive while its token request runs, so that a slow holder is not abandoned and a dead one is noticed within one <see cref="M3terRedisTokenCacheOptions.LeaseDuration"/>.</summary>
     private void StartRenewal(ScopeKeys keys, string owner, long leaseMs)
     {
         lock (keys)
@@ -437,7 +440,8 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             AsyncFlowControl flow = suppress ? ExecutionContext.SuppressFlow() : default;
             try
             {
-                keys.Renewal = _timeProvider.CreateTimer(static state => ((LeaseRenewer)state!).Tick(), renewer, period, period);
+                renewer.Timer = _timeProvider.CreateTimer(static state => ((LeaseRenewer)state!).Tick(), renewer, period, period);
+                keys.Renewal = renewer;
             }
             finally
             {
@@ -449,16 +453,27 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         }
     }
 
-    private static void StopRenewal(ScopeKeys keys)
+    /// <summary>
+    /// Stops the renewal of the scope's lease: any renewal (<paramref name="renewer"/> null, for a release), or only
+    /// <paramref name="renewer"/> if it is still the current one, so that a renewal's late answer about a lease that
+    /// was released meanwhile cannot stop the renewal of the next lease the process takes.
+    /// </summary>
+    private static bool StopRenewal(ScopeKeys keys, LeaseRenewer? renewer)
     {
-        ITimer? renewal;
+        LeaseRenewer? current;
         lock (keys)
         {
-            renewal = keys.Renewal;
+            current = keys.Renewal as LeaseRenewer;
+            if (current is null || (renewer is not null && !ReferenceEquals(current, renewer)))
+            {
+                return false;
+            }
+
             keys.Renewal = null;
         }
 
-        renewal?.Dispose();
+        current.Timer?.Dispose();
+        return true;
     }
 
     /// <summary>A call given up on (timed out, cancelled) may still fail later: its exception must not go unobserved.</summary>
@@ -636,6 +651,8 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     {
         private int _busy;
 
+        public ITimer? Timer { get; set; }
+
         public void Tick()
         {
             if (Interlocked.Exchange(ref _busy, 1) == 0)
@@ -650,16 +667,34 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             {
                 if (Volatile.Read(ref cache._disposed) != 0 || cache._timeProvider.GetUtcNow() > until)
                 {
-                    StopRenewal(keys);
+                    StopRenewal(keys, this); // the lease runs out LeaseDuration after the last renewal
                     return;
                 }
 
+                long renewedUntil = cache.LeaseEndTicks();
                 CallResult renewed = await cache.RunAsync("renew", (db, k) => db.ScriptEvaluateAsync(ExtendLeaseScript, [k.LeaseKey], [owner, leaseMs]), keys, CallKind.Read, CancellationToken.None).ConfigureAwait(false);
-                if (renewed.Value is RedisResult answer && (int)answer != 1)
+                if (renewed.Value is not RedisResult answer)
                 {
-                    keys.LeaseMaybeHeld = false; // not ours (any more): nothing to keep alive or release
-                    StopRenewal(keys);
+                    return; // no answer: tried again at the next tick
                 }
+
+                lock (keys)
+                {
+                    if (!ReferenceEquals(keys.Renewal, this))
+                    {
+                        return; // released meanwhile (and maybe taken again): this answer is about a lease that is gone
+                    }
+
+                    if ((int)answer == 1)
+                    {
+                        keys.LeaseMaybeHeldUntil(renewedUntil);
+                        return;
+                    }
+
+                    keys.LeaseNotHeld(); // not ours (any more): nothing to keep alive or release
+                }
+
+                StopRenewal(keys, this);
             }
 #pragma warning disable CA1031 // a renewal that fails is retried at the next tick; the lease expires if none succeeds
             catch (Exception)

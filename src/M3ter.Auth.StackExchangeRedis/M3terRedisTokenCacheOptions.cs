@@ -53,9 +53,9 @@ public sealed class M3terRedisTokenCacheOptions
 
     /// <summary>Gets or sets how long a lease outlives a holder that stopped renewing it (a process that crashed, or whose container was disposed, while requesting a token).</summary>
     /// <value>
-    /// Defaults to 5 seconds; at most 10 minutes. The holder renews its lease every third of this while its token
-    /// request runs, however long that takes, so a slow holder is never abandoned and a dead one is noticed within
-    /// this long.
+    /// Defaults to 5 seconds; at least 1 second, at most 10 minutes. The holder renews its lease every third of this
+    /// while its token request runs, for up to 5 minutes (far longer than a token request with all its retries takes
+    /// with the default settings), so a slow holder is not abandoned and a dead one is noticed within this long.
     /// </value>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -46,6 +46,10 @@ internal sealed class M3terRedisTokenCacheOptionsValidator : IValidateOptions<M3
         Check(errors, nameof(options.ConnectTimeout), options.ConnectTimeout, TimeSpan.FromSeconds(30));
         Check(errors, nameof(options.BreakDuration), options.BreakDuration, TimeSpan.FromMinutes(10));
         Check(errors, nameof(options.LeaseDuration), options.LeaseDuration, TimeSpan.FromMinutes(10));
+        if (options.LeaseDuration > TimeSpan.Zero && options.LeaseDuration < TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{Prefix}{nameof(options.LeaseDuration)} must be at least 1 second (its holder renews it every third of it), but it is {options.LeaseDuration}.");
+        }
         Check(errors, nameof(options.LeaseWaitTimeout), options.LeaseWaitTimeout, TimeSpan.FromMinutes(10));
         return errors;
     }

@@ -24,7 +24,7 @@ internal sealed class ScopeKeys
     private readonly byte[] _associatedPrefix;
     private int _unreadable;
     private long _newestSeenMs;
-    private int _leaseMaybeHeld;
+    private long _leaseMaybeHeldUntilTicks;
 
     public ScopeKeys(SharedTokenScope scope, string keyPrefix)
     {
@@ -54,18 +54,22 @@ internal sealed class ScopeKeys
     public void MarkReadable() => Volatile.Write(ref _unreadable, 0);
 
     /// <summary>
-    /// Gets or sets a value indicating whether this process may hold the lease: it took it, or its call to take it got
-    /// no answer in time (Redis may have run it). The write and the release that follow then go to Redis even while
-    /// the circuit breaker is open: the outcome of a call that timed out is unknown, not "no".
+    /// Whether this process may hold the lease at <paramref name="nowTicks"/>: it took it, or its call to take it got no
+    /// answer in time (Redis may have run it), and the lease has not run out since (its last renewal plus its
+    /// duration). The write and the release that follow then go to Redis even while the circuit breaker is open: the
+    /// outcome of a call that timed out is unknown, not "no". A lease that can no longer be held (a failed release, a
+    /// renewal that stopped) stops counting once its duration has passed.
     /// </summary>
-    public bool LeaseMaybeHeld
-    {
-        get => Volatile.Read(ref _leaseMaybeHeld) != 0;
-        set => Volatile.Write(ref _leaseMaybeHeld, value ? 1 : 0);
-    }
+    public bool LeaseMaybeHeld(long nowTicks) => nowTicks < Volatile.Read(ref _leaseMaybeHeldUntilTicks);
 
-    /// <summary>Gets or sets the renewal of a lease this process holds, or null.</summary>
-    public ITimer? Renewal { get; set; }
+    /// <summary>Records that the lease may be ours until <paramref name="untilTicks"/> (taken, or renewed).</summary>
+    public void LeaseMaybeHeldUntil(long untilTicks) => Volatile.Write(ref _leaseMaybeHeldUntilTicks, untilTicks);
+
+    /// <summary>Records that the lease is not ours: released, or found to be another's.</summary>
+    public void LeaseNotHeld() => Volatile.Write(ref _leaseMaybeHeldUntilTicks, 0);
+
+    /// <summary>Gets or sets the renewal of a lease this process holds, or null; changed only under a lock on this object.</summary>
+    public object? Renewal { get; set; }
 
     /// <summary>
     /// Whether an entry expiring at <paramref name="expiresAtUnixMs"/> is older than one this process has already read

@@ -529,6 +529,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
         bool usable = token is not null
             && token.ExpiresAt.UtcTicks - now >= MinSharedRemaining.Ticks
             && !_refused.Contains(token.AccessToken)
+            && BearerTokenSyntax.FindInvalid(token.AccessToken) < 0 // a store may hold what the token endpoint would not pass
             && (current is null || (token.ExpiresAt > current.Token.ExpiresAt && !string.Equals(token.AccessToken, current.Token.AccessToken, StringComparison.Ordinal)));
         (usable ? M3terAuthDiagnostics.SharedCacheHits : M3terAuthDiagnostics.SharedCacheMisses).Add(1);
         return usable ? new M3terToken(token!.AccessToken, token.TokenType, token.ExpiresAt, token.IssuedAt) : null;

@@ -20,6 +20,13 @@ public sealed class FleetTests(ITestOutputHelper output)
     /// <summary>Starts 20 separate OS processes together; returns each one's milliseconds to its first token.</summary>
     private static async Task<(double[] Milliseconds, int DistinctTokens)> ColdStartProcessesAsync(M3terEmulator m3ter, string redis, int count = 20)
     {
+        (double[] ms, string[] tokens, _) = await StartProbesAsync(m3ter, redis, count);
+        return (ms, tokens.Distinct().Count());
+    }
+
+    /// <summary>Starts <paramref name="count"/> probe processes together; returns each one's milliseconds to its first token, its token's fingerprint, and its output line.</summary>
+    private static async Task<(double[] Milliseconds, string[] Tokens, string[] Lines)> StartProbesAsync(M3terEmulator m3ter, string redis, int count)
+    {
         // The probe runs from its own output folder (bin/<configuration>/net10.0, like this assembly's), with its own dependencies.
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         string root = output.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
@@ -61,7 +68,7 @@ public sealed class FleetTests(ITestOutputHelper output)
                 await process.StandardInput.FlushAsync();
             }
 
-            var results = new List<(string Token, double Ms)>();
+            var results = new List<(string Token, double Ms, string Line)>();
             foreach (Process process in processes)
             {
                 string? line = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
@@ -72,10 +79,10 @@ public sealed class FleetTests(ITestOutputHelper output)
                 }
 
                 string[] parts = line!.Split(' ');
-                results.Add((parts[1], double.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture)));
+                results.Add((parts[1], double.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture), line));
             }
 
-            return (results.Select(r => r.Ms).OrderBy(ms => ms).ToArray(), results.Select(r => r.Token).Distinct().Count());
+            return (results.Select(r => r.Ms).OrderBy(ms => ms).ToArray(), results.Select(r => r.Token).ToArray(), results.Select(r => r.Line).ToArray());
         }
         finally
         {
@@ -109,6 +116,39 @@ public sealed class FleetTests(ITestOutputHelper output)
         Assert.InRange(shared.TokenRequestCount, 1, 2);
         Assert.InRange(tokens, 1, 2);
         Assert.Equal(20, alone.TokenRequestCount); // the control: each process alone makes its own request
+    }
+
+    [RedisFact]
+    public async Task WarmFleet_ANewProcessTakesItsFirstTokenFromRedis_WithoutATokenRequest()
+    {
+        // One process of the fleet holds the token in Redis; new processes start one at a time (a scale-out, a
+        // rolling deploy), against a second emulator for the same measurement without the cache.
+        await using RedisServer redis = await RedisServer.StartAsync();
+        await using M3terEmulator shared = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
+        await using M3terEmulator alone = await M3terEmulator.StartAsync(new M3terEmulatorOptions { RateLimitPerSecond = null });
+        await using FleetMember holder = FleetMember.Create(shared, redis.Configuration);
+        M3terToken held = await holder.Tokens.GetTokenAsync();
+        string heldFingerprint = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(held.AccessToken)))[..16];
+
+        var fromRedis = new List<double>();
+        var fromEndpoint = new List<double>();
+        var lines = new List<string>();
+        for (int i = 0; i < 5; i++)
+        {
+            (double[] ms, string[] tokens, string[] line) = await StartProbesAsync(shared, redis.Configuration, 1);
+            Assert.Equal(heldFingerprint, tokens.Single());
+            fromRedis.Add(ms.Single());
+            lines.Add(line.Single());
+            fromEndpoint.Add((await StartProbesAsync(alone, "none", 1)).Milliseconds.Single());
+        }
+
+        double Median(List<double> values) => values.OrderBy(v => v).ElementAt(values.Count / 2);
+        double[] connect = lines.Select(l => double.Parse(l.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        double[] roundTrip = lines.Select(l => double.Parse(l.Split(' ')[4], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        output.WriteLine($"a new process's first token, median of 5: from Redis {Median(fromRedis):F0} ms (0 token requests), from the endpoint without the cache {Median(fromEndpoint):F0} ms");
+        output.WriteLine($"of the Redis time, once StackExchange.Redis is compiled: connect and one read {Median(connect.ToList()):F1} ms, one read {Median(roundTrip.ToList()):F2} ms; the rest is compiling and loading code");
+        Assert.Equal(1, shared.TokenRequestCount); // the holder's only
+        Assert.Equal(5, alone.TokenRequestCount);
     }
 
     [RedisFact]

@@ -313,9 +313,10 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     /// connection is not ready, or the call fails or times out; <see cref="CallResult.MaybeRan"/> then says whether it
     /// was sent (Redis may have run it). Slow is not dead: a read that takes longer than the operation timeout is a miss
     /// for its caller, but opens the breaker only if it is still unanswered at the hard bound (or fails). A lease call,
-    /// whose answer saves a token request, waits for the hard bound; so do the write and the release of a lease this
-    /// process may hold, which go to Redis even while the breaker is open. Once the break is over, one call probes Redis
-    /// while the others still miss; only a call that started after the last failure closes it.
+    /// whose answer saves a token request, waits for the hard bound. The write and the release of a lease this process
+    /// may hold go to Redis even while the breaker is open; once sent, they run in Redis whether or not their caller
+    /// waits for the answer, in the order they were sent. Once the break is over, one call probes Redis while the
+    /// others still miss; only a call that started after the last failure closes it.
     /// </summary>
     private async Task<CallResult> RunAsync(string operation, Func<IDatabase, ScopeKeys, Task<RedisResult>> call, ScopeKeys keys, CallKind kind, CancellationToken cancellationToken)
     {
@@ -339,7 +340,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             // warming up (on a busy machine, more than OperationTimeout) and must not trip the breaker for it.
             IConnectionMultiplexer connection = await connecting.ConfigureAwait(false);
             TimeSpan hard = HardTimeout;
-            TimeSpan timeout = kind == CallKind.Read && Volatile.Read(ref _answered) ? _options.OperationTimeout : hard;
+            TimeSpan timeout = kind != CallKind.Lease && Volatile.Read(ref _answered) ? _options.OperationTimeout : hard;
             pending = call(connection.GetDatabase(), keys);
             RedisResult result;
             try
@@ -386,12 +387,10 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
 
     /// <summary>
     /// How long a call may go unanswered before Redis counts as unavailable: <see cref="M3terRedisTokenCacheOptions.ConnectTimeout"/>
-    /// until Redis has answered once, then four operation timeouts, and never less than the connect timeout.
+    /// until Redis has answered once (a new process warming up), then four operation timeouts.
     /// </summary>
     private TimeSpan HardTimeout =>
-        Volatile.Read(ref _answered) && _options.OperationTimeout.Ticks * 4 > _options.ConnectTimeout.Ticks
-            ? TimeSpan.FromTicks(_options.OperationTimeout.Ticks * 4)
-            : _options.ConnectTimeout;
+        Volatile.Read(ref _answered) ? TimeSpan.FromTicks(_options.OperationTimeout.Ticks * 4) : _options.ConnectTimeout;
 
     /// <summary>A read that outlived its caller's patience: Redis is slow, and counts as unavailable only if this call fails or stays unanswered until the hard bound.</summary>
     private async Task WatchSlowCallAsync(string operation, Task<RedisResult> pending, TimeSpan rest, bool probe, long trips)
@@ -642,7 +641,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         /// <summary>Taking the lease: waits for the hard bound, since its answer saves a token request.</summary>
         Lease,
 
-        /// <summary>The write and release of a lease this process may hold: sent even while the breaker is open.</summary>
+        /// <summary>The write and release of a lease this process may hold: sent even while the breaker is open; otherwise as a read.</summary>
         Must,
     }
 

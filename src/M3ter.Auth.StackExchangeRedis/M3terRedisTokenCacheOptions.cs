@@ -31,8 +31,8 @@ public sealed class M3terRedisTokenCacheOptions
     /// <summary>Gets or sets how long a caller waits for one Redis read before it counts as a miss.</summary>
     /// <value>
     /// Defaults to 250 milliseconds; at most 10 seconds. Slow is not dead: the circuit breaker opens when a call fails,
-    /// or is still unanswered after four times this long (and never sooner than <see cref="ConnectTimeout"/>). Taking
-    /// the lease waits that long too, since its answer saves a token request.
+    /// or is still unanswered after four times this long (<see cref="ConnectTimeout"/> until Redis has answered once).
+    /// Taking the lease waits that long too, since its answer saves a token request.
     /// </value>
     public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
 

@@ -265,7 +265,7 @@ public sealed class RedisTokenCacheTests
         time.Advance(TimeSpan.FromMilliseconds(250));
         Assert.Null(await tripping); // a miss for its caller at the operation timeout
         Assert.Null(cache.Unavailable); // slow is not dead: no break yet
-        time.Advance(TimeSpan.FromMilliseconds(2750)); // still unanswered at the hard bound (the 3 s connect timeout)
+        time.Advance(TimeSpan.FromMilliseconds(750)); // still unanswered at the hard bound (four operation timeouts)
         await WaitUntilAsync(() => cache.Unavailable is not null);
 
         time.Advance(TimeSpan.FromSeconds(10)); // the break is over
@@ -275,7 +275,7 @@ public sealed class RedisTokenCacheTests
         Assert.All(await Task.WhenAll(reads), Assert.Null);
         Task<M3terToken?> another = cache.ReadAsync(scope).AsTask();
         Assert.True(another.IsCompleted); // the probe is still out: a miss at once, no second probe
-        time.Advance(TimeSpan.FromMilliseconds(2750));
+        time.Advance(TimeSpan.FromMilliseconds(750));
         await WaitUntilAsync(() => cache.Unavailable is not null); // the probe failed: another break
 
         // Answered when the pause ends: the tripping call and the probe. Redis serves the clients it paused in no set

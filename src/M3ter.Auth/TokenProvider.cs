@@ -61,6 +61,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     private int _refreshFailures;
     private Exception? _lastFailure;
     private volatile bool _retired;
+    private TokenProvider? _successor; // under _gate: where a retired provider sends callers that need a new token
 
     // Tokens m3ter refused: removed from the shared cache (compare and delete) by the next request, and never adopted.
     private readonly RefusedTokens _refused = new();
@@ -194,12 +195,15 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
     /// <summary>
     /// Drops the cached token and stops its timer, without cancelling a request that callers may still be waiting on:
     /// for a provider that configuration has just replaced. A request still in flight no longer caches its token.
+    /// A caller that comes later (one that read the old provider just before the reload, and got to it only after) is
+    /// handed to <paramref name="successor"/>: a retired provider never requests a token with the replaced settings.
     /// </summary>
-    internal void Retire()
+    internal void Retire(TokenProvider? successor = null)
     {
         lock (_gate)
         {
             _retired = true;
+            _successor = successor;
         }
 
         Interlocked.Exchange(ref _entry, null)?.Dispose();
@@ -300,6 +304,11 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 if (_disposed.IsCancellationRequested)
                 {
                     return Task.FromException<M3terToken>(new ObjectDisposedException(nameof(TokenProvider)));
+                }
+
+                if (_retired && _successor is TokenProvider successor)
+                {
+                    return successor.GetTokenAsync(cancellationToken).AsTask();
                 }
 
                 fetch = StartFetch(null);

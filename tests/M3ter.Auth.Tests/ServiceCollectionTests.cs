@@ -430,6 +430,25 @@ public sealed class ServiceCollectionTests
     }
 
     [Fact]
+    public async Task ConfigurationReload_ACallerStillHoldingTheReplacedProvider_GetsItsTokenWithTheNewCredentials()
+    {
+        // A request that read the registration's provider just before a reload, and reached it only after (a starved
+        // thread on a busy machine), found it retired and empty, and requested a token with the replaced credentials:
+        // after a rotation that deactivated the old key, that call failed (found by the integration loop under load).
+        List<string> tokenRequests = ServeTokens();
+        var settings = new Dictionary<string, string?> { ["M3ter:AccessKeyId"] = "k", ["M3ter:ApiSecret"] = "s" };
+        var source = new ReloadableConfigurationSource(settings);
+        using ServiceProvider sp = Services().AddSingleton<IConfiguration>(new ConfigurationBuilder().Add(source).Build()).AddM3terAuth().BuildServiceProvider();
+        TokenProvider replaced = sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider;
+
+        source.Provider.Replace(new(settings) { ["M3ter:AccessKeyId"] = "k2" });
+        M3terToken token = await replaced.GetTokenAsync();
+
+        Assert.Equal(new[] { Basic("k2", "s") }, tokenRequests);
+        Assert.Same(token, await sp.GetRequiredService<ITokenProvider>().GetTokenAsync());
+    }
+
+    [Fact]
     public async Task ConfigurationReload_NewIngestBaseAddress_DropsTheToken()
     {
         // The token goes to the ingest host too: one obtained before the move is never sent to the new ingest host.

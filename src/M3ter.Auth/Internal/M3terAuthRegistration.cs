@@ -135,7 +135,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
 
             // The old provider is retired, not disposed: callers already waiting on its request still get their token.
             Volatile.Write(ref _current, next);
-            current.Provider.Retire();
+            current.Provider.Retire(next.Provider);
             Log.OptionsChanged(_logger, DisplayName, effect);
         }
     }

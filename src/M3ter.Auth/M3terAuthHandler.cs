@@ -271,9 +271,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
             await LoadIntoBuffer(request.Content!, cancellationToken).ConfigureAwait(false);
         }
 
-        var sent = new SentAs(request.RequestUri!, request.Method, request.Content, route, token, CallersValue(request.Headers.Authorization));
-        request.Headers.Authorization = token.HeaderValue;
-        return await CompleteAsync(SendOnce(request, sent.CallersAuthorization, cancellationToken), request, sent, cancellationToken).ConfigureAwait(false);
+        return await SendWithToken(request, request.RequestUri!, route, token, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Waits for the response, replays once after a refusal, and gives the request back its own <c>Authorization</c> value.</summary>

@@ -94,10 +94,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     private readonly object _gate = new();
     private Task<IConnectionMultiplexer>? _connection;
     private bool _ownsConnection;
-    private const int ConnectNotWaited = 0;
-    private const int ConnectWaiting = 1;
-    private const int ConnectTimedOut = 2;
-    private int _connectWaited;
+    private Task? _connectWait; // under _gate: the bounded wait for the opening connection, shared by every call meanwhile
     private bool _answered;
     private long _openUntilTicks;
     private string? _openReason;
@@ -331,9 +328,9 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         try
         {
             Task<IConnectionMultiplexer> connecting = Connection();
-            if (!connecting.IsCompleted && !await WaitForConnectionAsync(connecting, cancellationToken).ConfigureAwait(false))
+            if (!connecting.IsCompleted)
             {
-                return default; // still opening: a miss (only the first call waits, and only ConnectTimeout)
+                await WaitForConnectionAsync(connecting, cancellationToken).ConfigureAwait(false);
             }
 
             // Until Redis has answered once, a call may take ConnectTimeout: a new process's first commands pay for
@@ -489,35 +486,23 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     }
 
     /// <summary>
-    /// The call that finds the connection opening waits up to ConnectTimeout for it; calls meanwhile are misses. If it
-    /// is not open by then, Redis counts as unavailable (the breaker opens), and stays so while it is still opening.
+    /// Every call that finds the connection opening waits for it, all on one wait that ends ConnectTimeout after the
+    /// first such call began (so the first token is never later than that): a process whose first moments ask for
+    /// several scopes at once (several tenants, say) coordinates each of them, instead of sending all but one ahead as
+    /// misses. If the connection is not open by then, Redis counts as unavailable (the breaker opens), and calls fail at
+    /// once while it is still opening.
     /// </summary>
-    private async Task<bool> WaitForConnectionAsync(Task<IConnectionMultiplexer> connecting, CancellationToken cancellationToken)
+    private Task WaitForConnectionAsync(Task<IConnectionMultiplexer> connecting, CancellationToken cancellationToken)
     {
-        switch (Interlocked.CompareExchange(ref _connectWaited, ConnectWaiting, ConnectNotWaited))
+        Task wait;
+        lock (_gate)
         {
-            case ConnectWaiting:
-                return false; // the first caller is waiting for it: a miss, not a failure
-            case ConnectTimedOut:
-                throw new TimeoutException("Redis is still not connected");
+            // Not the caller's token: the wait is shared, and one caller giving up must not end it for the others.
+            wait = _connectWait ??= connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, CancellationToken.None);
         }
 
-        try
-        {
-            await connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (TimeoutException)
-        {
-            Volatile.Write(ref _connectWaited, ConnectTimedOut);
-            throw; // unavailable: the breaker opens; the connection keeps opening in the background
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The waiter gave up, not Redis: the next call waits in its place.
-            Interlocked.CompareExchange(ref _connectWaited, ConnectNotWaited, ConnectWaiting);
-            throw;
-        }
+        // A TimeoutException means unavailable: the breaker opens; the connection keeps opening in the background.
+        return wait.WaitAsync(Timeout.InfiniteTimeSpan, _timeProvider, cancellationToken);
     }
 
     private Task<IConnectionMultiplexer> Connection()
@@ -535,7 +520,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
             }
 
             // First use, or the last attempt failed (the breaker has let us try again): connect now, in the background.
-            Volatile.Write(ref _connectWaited, ConnectNotWaited);
+            _connectWait = null;
             _ownsConnection = _options.ConnectionMultiplexerFactory is null;
             _connection = _options.ConnectionMultiplexerFactory is { } factory ? factory() : ConnectAsync(_options.Configuration!);
             _connection.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

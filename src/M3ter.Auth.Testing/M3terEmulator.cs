@@ -62,7 +62,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
     private readonly M3terEmulatorOptions _options;
     private readonly int _apiPort;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly ConcurrentDictionary<string, string> _credentials = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string Secret, string OrganizationId)> _credentials = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, IssuedToken> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _revoked = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<M3terFault> _tokenFaults = new();
@@ -94,7 +94,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
         BaseAddress = baseAddress;
         IngestBaseAddress = ingestBaseAddress;
         _apiPort = baseAddress.Port;
-        _credentials[options.AccessKeyId] = options.ApiSecret;
+        _credentials[options.AccessKeyId] = (options.ApiSecret, options.OrganizationId);
         _tokenLifetimeTicks = options.TokenLifetime.Ticks;
         _requests = new BoundedLog<M3terRecordedRequest>(options.MaxRecordedRequests);
         _measurements = new BoundedLog<M3terMeasurement>(options.MaxRecordedMeasurements);
@@ -257,7 +257,17 @@ public sealed partial class M3terEmulator : IAsyncDisposable
     /// <summary>Accepts another access key (as after generating a new key in m3ter).</summary>
     /// <param name="accessKeyId">The key id.</param>
     /// <param name="apiSecret">Its secret.</param>
-    public void AddCredentials(string accessKeyId, string apiSecret) => _credentials[accessKeyId] = apiSecret;
+    public void AddCredentials(string accessKeyId, string apiSecret) => _credentials[accessKeyId] = (apiSecret, OrganizationId);
+
+    /// <summary>
+    /// Accepts an access key of another organization: its tokens are accepted only under
+    /// <c>/organizations/{organizationId}</c> (403 elsewhere, as m3ter answers a token of another organization), so an
+    /// application acting for several organizations can be checked for sending one's token with another's request.
+    /// </summary>
+    /// <param name="accessKeyId">The key id.</param>
+    /// <param name="apiSecret">Its secret.</param>
+    /// <param name="organizationId">The organization the key belongs to.</param>
+    public void AddCredentials(string accessKeyId, string apiSecret, string organizationId) => _credentials[accessKeyId] = (apiSecret, organizationId);
 
     /// <summary>Stops accepting an access key (as after marking it inactive in m3ter). Tokens already issued stay valid.</summary>
     /// <param name="accessKeyId">The key id.</param>
@@ -359,7 +369,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
     {
         ClearRequests();
         _credentials.Clear();
-        _credentials[_options.AccessKeyId] = _options.ApiSecret;
+        _credentials[_options.AccessKeyId] = (_options.ApiSecret, _options.OrganizationId);
         TokenLifetime = _options.TokenLifetime;
         lock (_randomGate)
         {
@@ -512,7 +522,6 @@ public sealed partial class M3terEmulator : IAsyncDisposable
         HttpRequest request = context.Request;
         bool ingestHost = context.Connection.LocalPort != _apiPort;
         string path = request.Path.Value ?? "/";
-        string orgPrefix = "/organizations/" + OrganizationId;
         bool isOrganizationPath = path.StartsWith("/organizations/", StringComparison.Ordinal);
         bool isMeasurements = MeasurementsPath().IsMatch(path); // exactly /organizations/{orgId}/measurements
 
@@ -535,7 +544,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
 
         try
         {
-            await AnswerAsync(context, record, kind, path, orgPrefix, tooLarge, aborted.Token).ConfigureAwait(false);
+            await AnswerAsync(context, record, kind, path, tooLarge, aborted.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -548,7 +557,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
         }
     }
 
-    private async Task AnswerAsync(HttpContext context, M3terRecordedRequest record, M3terRequestKind kind, string path, string orgPrefix, bool tooLarge, CancellationToken aborted)
+    private async Task AnswerAsync(HttpContext context, M3terRecordedRequest record, M3terRequestKind kind, string path, bool tooLarge, CancellationToken aborted)
     {
         if (kind == M3terRequestKind.Other)
         {
@@ -594,7 +603,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
             return;
         }
 
-        if (!Authorized(record, out string? problem))
+        if (!Authorized(record, out string? problem, out string organizationId))
         {
             Interlocked.Increment(ref _apiRequestsRefused);
 
@@ -608,6 +617,8 @@ public sealed partial class M3terEmulator : IAsyncDisposable
             return;
         }
 
+        // A token is good for its own organization only.
+        string orgPrefix = "/organizations/" + organizationId;
         if (!path.StartsWith(orgPrefix, StringComparison.Ordinal) || (path.Length > orgPrefix.Length && path[orgPrefix.Length] != '/'))
         {
             await MessageAsync(context, record, 403, "Forbidden: the organization does not exist or the service user has no access to it").ConfigureAwait(false);
@@ -627,10 +638,10 @@ public sealed partial class M3terEmulator : IAsyncDisposable
             return;
         }
 
-        await ConfigAsync(context, record, rest, tooLarge).ConfigureAwait(false);
+        await ConfigAsync(context, record, rest, organizationId, tooLarge).ConfigureAwait(false);
     }
 
-    private async Task ConfigAsync(HttpContext context, M3terRecordedRequest record, string rest, bool tooLarge)
+    private static async Task ConfigAsync(HttpContext context, M3terRecordedRequest record, string rest, string organizationId, bool tooLarge)
     {
         if (tooLarge)
         {
@@ -645,7 +656,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
             // The organization itself.
             await WriteAsync(context, record, 200, EmulatorJson.Write(w =>
             {
-                w.WriteString("id", OrganizationId);
+                w.WriteString("id", organizationId);
                 w.WriteString("organizationName", "m3ter emulator");
             })).ConfigureAwait(false);
             return;
@@ -827,8 +838,9 @@ public sealed partial class M3terEmulator : IAsyncDisposable
         _ => "nothing",
     };
 
-    private bool Authorized(M3terRecordedRequest record, out string? problem)
+    private bool Authorized(M3terRecordedRequest record, out string? problem, out string organizationId)
     {
+        organizationId = OrganizationId;
         string? token = record.BearerToken;
         if (token is null)
         {
@@ -849,6 +861,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
         else
         {
             problem = null;
+            organizationId = issued.OrganizationId ?? OrganizationId;
         }
 
         return problem is null;
@@ -940,8 +953,8 @@ public sealed partial class M3terEmulator : IAsyncDisposable
             return;
         }
 
-        if (accessKeyId is null || !_credentials.TryGetValue(accessKeyId, out string? expected)
-            || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(expected), Encoding.UTF8.GetBytes(secret!)))
+        if (accessKeyId is null || !_credentials.TryGetValue(accessKeyId, out (string Secret, string OrganizationId) expected)
+            || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(expected.Secret), Encoding.UTF8.GetBytes(secret!)))
         {
             await WriteAsync(context, record, 401, EmulatorJson.Write(w =>
             {
@@ -966,7 +979,7 @@ public sealed partial class M3terEmulator : IAsyncDisposable
         string token = NewToken();
         long seconds = Math.Max(1, (long)Math.Ceiling(TokenLifetime.TotalSeconds));
         DateTimeOffset now = _options.TimeProvider.GetUtcNow();
-        _tokens[token] = new IssuedToken(now, now.AddSeconds(seconds), accessKeyId, PreIssued: false);
+        _tokens[token] = new IssuedToken(now, now.AddSeconds(seconds), accessKeyId, PreIssued: false) { OrganizationId = expected.OrganizationId };
         if (Interlocked.Increment(ref _tokensIssued) % 64 == 0)
         {
             Prune(now);
@@ -1064,5 +1077,9 @@ public sealed partial class M3terEmulator : IAsyncDisposable
     [GeneratedRegex(@"^/organizations/[^/]+/measurements\z", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
     private static partial Regex MeasurementsPath();
 
-    private sealed record IssuedToken(DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string? AccessKeyId, bool PreIssued);
+    private sealed record IssuedToken(DateTimeOffset IssuedAt, DateTimeOffset ExpiresAt, string? AccessKeyId, bool PreIssued)
+    {
+        /// <summary>Gets the organization the token is for: null for the emulator's own (<see cref="OrganizationId"/>).</summary>
+        public string? OrganizationId { get; init; }
+    }
 }

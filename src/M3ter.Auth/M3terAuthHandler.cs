@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.Internal;
+using M3ter.Auth.Tenants;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -43,6 +44,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private readonly AuthRoute? _fixedRoute;
     private readonly M3terAuthRegistration? _registration;
+    private readonly TenantCache? _tenants;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
 
@@ -71,6 +73,13 @@ public sealed class M3terAuthHandler : DelegatingHandler
         _registration = registration;
     }
 
+    /// <summary>For <c>AddM3terTenantAuthHandler</c>: the hosts and the token follow the tenant each request is tagged with.</summary>
+    internal M3terAuthHandler(TenantCache tenants, ILogger? logger, TimeProvider? timeProvider)
+        : this(logger, timeProvider)
+    {
+        _tenants = tenants;
+    }
+
     private M3terAuthHandler(ILogger? logger, TimeProvider? timeProvider)
     {
         _logger = logger ?? NullLogger.Instance;
@@ -89,7 +98,20 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         Uri? uri = request.RequestUri;
-        AuthRoute route = Route;
+        AuthRoute route;
+        if (_tenants is null)
+        {
+            route = Route;
+        }
+        else if (TenantRoute(request) is AuthRoute held)
+        {
+            route = held;
+        }
+        else
+        {
+            return SendForTenantAsync(request, cancellationToken);
+        }
+
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
             TakeOwnTokenOff(request, route);
@@ -99,7 +121,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         // The warm path: our provider (it always is with AddM3terAuth) has a fresh token, read with one flag and no
         // interface dispatch, and the body can be sent twice. Everything else is kept out of this method, so that its
         // frame stays small.
-        if (route.Provider is TokenProvider provider && provider.FreshToken is { } token && IsReplayable(request.Content))
+        if (route.Cache is TokenProvider provider && provider.FreshToken is { } token && IsReplayable(request.Content))
         {
             return SendWithToken(request, uri!, route, token, cancellationToken);
         }
@@ -154,11 +176,33 @@ public sealed class M3terAuthHandler : DelegatingHandler
     private static void TakeOwnTokenOff(HttpRequestMessage request, AuthRoute route)
     {
         if (request.Headers.Authorization is M3terBearerHeaderValue value
-            && route.Provider is TokenProvider provider
+            && route.Cache is TokenProvider provider
             && ReferenceEquals(provider.ValidToken()?.HeaderValue, value))
         {
             request.Headers.Authorization = null;
         }
+    }
+
+    /// <summary>The route of the tenant the request is tagged with, when that tenant is held; null otherwise (no tenant, or one to look up).</summary>
+    private AuthRoute? TenantRoute(HttpRequestMessage request) =>
+        request.GetM3terTenant() is string tenant && _tenants!.TryGetHeld(tenant, out TenantState state) ? state.Route : null;
+
+    private static M3terAuthException NoTenant() =>
+        new("The request has no m3ter tenant, so it was not sent: a client with AddM3terTenantAuthHandler() needs every request tagged with request.WithM3terTenant(tenant).");
+
+    /// <summary>A tenant that is not held: its credentials are looked up first (or the request has no tenant and is not sent).</summary>
+    private async Task<HttpResponseMessage> SendForTenantAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        string tenant = request.GetM3terTenant() ?? throw NoTenant();
+        AuthRoute route = (await _tenants!.GetStateAsync(tenant, cancellationToken).ConfigureAwait(false)).Route;
+        Uri? uri = request.RequestUri;
+        if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
+        {
+            TakeOwnTokenOff(request, route);
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await SendWithoutFreshToken(request, uri!, route, cancellationToken).ConfigureAwait(false);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -183,7 +227,9 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
 
         Uri? uri = request.RequestUri;
-        AuthRoute route = Route;
+        AuthRoute route = _tenants is null
+            ? Route
+            : TenantRoute(request) ?? _tenants.GetStateAsync(request.GetM3terTenant() ?? throw NoTenant(), cancellationToken).GetAwaiter().GetResult().Route;
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
         {
             TakeOwnTokenOff(request, route);
@@ -374,7 +420,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
     /// </summary>
     private AuthRoute? ReplayRoute(HttpRequestMessage request, SentAs sent, HttpResponseMessage response)
     {
-        AuthRoute route = Route;
+        AuthRoute route = _tenants is null ? Route : sent.Route; // a tenant's renewal goes through the tenant cache
         if (sent.IsUnchanged(request) && route.Scope.Matches(request.RequestUri))
         {
             return route;

@@ -40,4 +40,29 @@ public static class M3terAuthHttpClientBuilderExtensions
         HeaderRedaction.RedactCredentials(builder.Services, builder.Name);
         return builder;
     }
+
+    /// <summary>
+    /// Adds an <see cref="M3terAuthHandler"/> that sends each request with the token of the tenant it is tagged with
+    /// (<see cref="M3terHttpRequestMessageExtensions.WithM3terTenant"/>), to that tenant's hosts only, and keeps the
+    /// <c>Authorization</c> header out of the client's request logging.
+    /// </summary>
+    /// <param name="builder">The named or typed client.</param>
+    /// <returns><paramref name="builder"/>, for chaining.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">Thrown when the client is created if <c>AddM3terAuthTenants</c> was not called.</exception>
+    /// <remarks>A request without a tenant is not sent: it fails with an <see cref="M3terAuthException"/>.</remarks>
+    public static IHttpClientBuilder AddM3terTenantAuthHandler(this IHttpClientBuilder builder)
+    {
+        if (builder is null)
+        {
+            throw new ArgumentNullException(nameof(builder));
+        }
+
+        builder.AddHttpMessageHandler(sp => new M3terAuthHandler(
+            sp.GetService<M3ter.Auth.Tenants.TenantCache>() ?? throw new InvalidOperationException("AddM3terTenantAuthHandler() needs services.AddM3terAuthTenants(...) to be called first."),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<M3terAuthHandler>(),
+            sp.GetRequiredService<TimeProvider>()));
+        HeaderRedaction.RedactCredentials(builder.Services, builder.Name);
+        return builder;
+    }
 }

@@ -64,11 +64,7 @@ public static class M3terAuthServiceCollectionExtensions
         OptionsBuilder<M3terAuthOptions> options = services.AddOptions<M3terAuthOptions>(name);
         if (!IsRegistered(services, name))
         {
-            if (!services.Any(d => d.ServiceType == typeof(RegistrationMarker)))
-            {
-                AddShared(services);
-            }
-
+            AddShared(services);
             services.AddSingleton(new RegistrationMarker(name));
             bool isDefault = name.Length == 0;
             if (isDefault)
@@ -120,13 +116,19 @@ public static class M3terAuthServiceCollectionExtensions
     }
 
     /// <summary>
-    /// What every registration shares, added with the first: the validator, the clock, the warm-up service and the
+    /// What every registration (and <c>AddM3terAuthTenants</c>) shares, added with the first: the validator, the clock, the warm-up service and the
     /// token endpoint's own client. Once, however many names are registered: each call of <c>AddHttpClient</c> adds a
     /// configuration action, and each redaction wraps the last, so 500 names would otherwise run 500 actions whenever
     /// the token client is created.
     /// </summary>
-    private static void AddShared(IServiceCollection services)
+    internal static void AddShared(IServiceCollection services)
     {
+        if (services.Any(d => d.ServiceType == typeof(SharedServicesMarker)))
+        {
+            return;
+        }
+
+        services.AddSingleton(new SharedServicesMarker());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<M3terAuthOptions>, M3terAuthOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, M3terAuthWarmUpService>());
@@ -140,4 +142,9 @@ public static class M3terAuthServiceCollectionExtensions
 
     internal static bool IsRegistered(IServiceCollection services, string name) =>
         services.Any(d => d.ServiceType == typeof(RegistrationMarker) && d.ImplementationInstance is RegistrationMarker marker && marker.Name == name);
+
+    /// <summary>Marks the shared services as added.</summary>
+    private sealed class SharedServicesMarker
+    {
+    }
 }

@@ -58,7 +58,8 @@ public sealed class TokenClient : ITokenClient
     {
     }
 
-    internal TokenClient(Func<HttpClient> httpClient, M3terAuthOptions options, TimeProvider? timeProvider, ILogger? logger)
+    // pipeline: one built by BuildPipeline for the same token settings, shared by many clients (one per tenant); built here when null.
+    internal TokenClient(Func<HttpClient> httpClient, M3terAuthOptions options, TimeProvider? timeProvider, ILogger? logger, ResiliencePipeline<TokenAttempt>? pipeline = null)
     {
         _httpClient = httpClient ?? throw new ArgumentNullException(nameof(httpClient));
         _options = M3terAuthOptionsValidator.ValidatedCopy(options, nameof(options));
@@ -68,7 +69,7 @@ public sealed class TokenClient : ITokenClient
         _basicAuthorization = new AuthenticationHeaderValue(
             "Basic",
             Convert.ToBase64String(Encoding.UTF8.GetBytes(_options.AccessKeyId + ":" + _options.ApiSecret)));
-        _pipeline = BuildPipeline(_options, _timeProvider, _logger);
+        _pipeline = pipeline ?? BuildPipeline(_options, _timeProvider, _logger);
         if (!string.IsNullOrWhiteSpace(_options.AccessToken))
         {
             DateTimeOffset expiresAt = JwtExpiry.TryRead(_options.AccessToken!) ?? DateTimeOffset.MaxValue;
@@ -174,7 +175,8 @@ public sealed class TokenClient : ITokenClient
         return () => httpClient;
     }
 
-    private static ResiliencePipeline<TokenAttempt> BuildPipeline(M3terAuthOptions options, TimeProvider timeProvider, ILogger logger)
+    /// <summary>The retries and per-attempt timeout of <paramref name="options"/>' token settings (nothing else of them is read).</summary>
+    internal static ResiliencePipeline<TokenAttempt> BuildPipeline(M3terAuthOptions options, TimeProvider timeProvider, ILogger logger)
     {
         var builder = new ResiliencePipelineBuilder<TokenAttempt>();
         if (options.MaxRetryAttempts > 0)

@@ -43,9 +43,13 @@ public sealed class ConventionTests
     public void DependencyInjectionExtensions_LiveInTheDependencyInjectionNamespace()
     {
         Type[] extensions = PublicTypes.Where(t => t.Name.EndsWith("Extensions", StringComparison.Ordinal)).ToArray();
+        Type[] registering = extensions.Where(t => t.GetMethods().Any(m => m.GetParameters().FirstOrDefault()?.ParameterType is Type first
+            && (first == typeof(Microsoft.Extensions.DependencyInjection.IServiceCollection) || first == typeof(Microsoft.Extensions.DependencyInjection.IHttpClientBuilder)))).ToArray();
 
-        Assert.Equal(2, extensions.Length);
-        Assert.All(extensions, t => Assert.Equal("Microsoft.Extensions.DependencyInjection", t.Namespace));
+        // Registration (on IServiceCollection or IHttpClientBuilder) is found where DI users look; the request tag lives with the library's types.
+        Assert.Equal(3, registering.Length);
+        Assert.All(registering, t => Assert.Equal("Microsoft.Extensions.DependencyInjection", t.Namespace));
+        Assert.All(extensions.Except(registering), t => Assert.Equal("M3ter.Auth", t.Namespace));
     }
 }
 

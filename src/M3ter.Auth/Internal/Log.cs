@@ -60,4 +60,13 @@ internal static partial class Log
 
     [LoggerMessage(18, LogLevel.Debug, "A token request of a provider that configuration has replaced failed; nothing is served by it any more. {Reason}", EventName = "RetiredRequestFailed")]
     public static partial void RetiredRequestFailed(ILogger logger, string reason);
+
+    [LoggerMessage(19, LogLevel.Warning, "Looking up the credentials of m3ter tenant '{Tenant}' failed ({ExceptionType}).", EventName = "TenantLookupFailed")]
+    public static partial void TenantLookupFailed(ILogger logger, string tenant, string exceptionType);
+
+    [LoggerMessage(20, LogLevel.Information, "m3ter refused the credentials of tenant '{Tenant}', and the credential source had new ones: using them.", EventName = "TenantCredentialsRotated")]
+    public static partial void TenantCredentialsRotated(ILogger logger, string tenant);
+
+    [LoggerMessage(21, LogLevel.Debug, "m3ter tenant '{Tenant}' is no longer held ({Reason}).", EventName = "TenantDropped")]
+    public static partial void TenantDropped(ILogger logger, string tenant, string reason);
 }

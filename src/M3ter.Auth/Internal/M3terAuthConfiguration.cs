@@ -34,6 +34,7 @@ internal static class M3terAuthConfiguration
 
     private static void Apply(M3terAuthOptions options, Func<string, string?> read, Func<string, string> describe)
     {
+        Action<string, string> error = (option, message) => (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message;
         SetString(read, nameof(M3terAuthOptions.AccessKeyId), v => options.AccessKeyId = v);
         SetString(read, nameof(M3terAuthOptions.ApiSecret), v => options.ApiSecret = v);
         SetString(read, nameof(M3terAuthOptions.OrganizationId), v => options.OrganizationId = v);
@@ -47,28 +48,52 @@ internal static class M3terAuthConfiguration
             }
             else
             {
-                Error(options, nameof(M3terAuthOptions.WarmUpOnStart), $"{describe(nameof(M3terAuthOptions.WarmUpOnStart))} must be true or false, but it is '{warmUp}'.");
+                error(nameof(M3terAuthOptions.WarmUpOnStart), $"{describe(nameof(M3terAuthOptions.WarmUpOnStart))} must be true or false, but it is '{warmUp}'.");
             }
         }
 
-        SetAddress(options, read, describe, nameof(M3terAuthOptions.BaseAddress), "https://api.m3ter.com/", v => options.BaseAddress = v);
-        SetAddress(options, read, describe, nameof(M3terAuthOptions.IngestBaseAddress), "https://ingest.m3ter.com/", v => options.IngestBaseAddress = v);
+        SetAddress(error, read, describe, nameof(M3terAuthOptions.BaseAddress), "https://api.m3ter.com/", v => options.BaseAddress = v);
+        SetAddress(error, read, describe, nameof(M3terAuthOptions.IngestBaseAddress), "https://ingest.m3ter.com/", v => options.IngestBaseAddress = v);
 
-        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.RefreshBeforeExpiry), v => options.RefreshBeforeExpiry = v);
-        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.TokenRequestTimeout), v => options.TokenRequestTimeout = v);
-        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.RetryDelay), v => options.RetryDelay = v);
-        SetTimeSpan(options, read, describe, nameof(M3terAuthOptions.RejectedCredentialsCacheDuration), v => options.RejectedCredentialsCacheDuration = v);
+        SetTimeSpan(error, read, describe, nameof(M3terAuthOptions.RefreshBeforeExpiry), v => options.RefreshBeforeExpiry = v);
+        SetTimeSpan(error, read, describe, nameof(M3terAuthOptions.TokenRequestTimeout), v => options.TokenRequestTimeout = v);
+        SetTimeSpan(error, read, describe, nameof(M3terAuthOptions.RetryDelay), v => options.RetryDelay = v);
+        SetTimeSpan(error, read, describe, nameof(M3terAuthOptions.RejectedCredentialsCacheDuration), v => options.RejectedCredentialsCacheDuration = v);
 
-        if (Value(read, nameof(M3terAuthOptions.MaxRetryAttempts)) is string retries)
+        SetInt(error, read, describe, nameof(M3terAuthOptions.MaxRetryAttempts), v => options.MaxRetryAttempts = v);
+    }
+
+    /// <summary>Reads <see cref="M3terTenantOptions"/> from the <c>M3ter:Tenants</c> section: the same keys, parsing and messages as the token settings of <see cref="M3terAuthOptions"/>.</summary>
+    public static void ApplyTenantSection(M3terTenantOptions options, IConfiguration section)
+    {
+        string path = section is IConfigurationSection s ? s.Path : string.Empty;
+        Func<string, string?> read = key => section[key];
+        Func<string, string> describe = key => path.Length == 0 ? key : path + ":" + key;
+        Action<string, string> error = (option, message) => (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message;
+        SetInt(error, read, describe, nameof(M3terTenantOptions.MaxTenants), v => options.MaxTenants = v);
+        SetTimeSpan(error, read, describe, nameof(M3terTenantOptions.IdleTimeout), v => options.IdleTimeout = v);
+        SetTimeSpan(error, read, describe, nameof(M3terTenantOptions.UnknownTenantCacheDuration), v => options.UnknownTenantCacheDuration = v);
+        SetTimeSpan(error, read, describe, nameof(M3terTenantOptions.RefreshBeforeExpiry), v => options.RefreshBeforeExpiry = v);
+        SetTimeSpan(error, read, describe, nameof(M3terTenantOptions.TokenRequestTimeout), v => options.TokenRequestTimeout = v);
+        SetTimeSpan(error, read, describe, nameof(M3terTenantOptions.RetryDelay), v => options.RetryDelay = v);
+        SetTimeSpan(error, read, describe, nameof(M3terTenantOptions.RejectedCredentialsCacheDuration), v => options.RejectedCredentialsCacheDuration = v);
+        SetInt(error, read, describe, nameof(M3terTenantOptions.MaxRetryAttempts), v => options.MaxRetryAttempts = v);
+    }
+
+    private static void SetInt(Action<string, string> error, Func<string, string?> read, Func<string, string> describe, string key, Action<int> set)
+    {
+        if (Value(read, key) is not string text)
         {
-            if (int.TryParse(retries, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
-            {
-                options.MaxRetryAttempts = value;
-            }
-            else
-            {
-                Error(options, nameof(M3terAuthOptions.MaxRetryAttempts), $"{describe(nameof(M3terAuthOptions.MaxRetryAttempts))} must be a whole number, but it is '{retries}'.");
-            }
+            return;
+        }
+
+        if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+        {
+            set(value);
+        }
+        else
+        {
+            error(key, $"{describe(key)} must be a whole number, but it is '{text}'.");
         }
     }
 
@@ -83,7 +108,7 @@ internal static class M3terAuthConfiguration
         }
     }
 
-    private static void SetAddress(M3terAuthOptions options, Func<string, string?> read, Func<string, string> describe, string key, string example, Action<Uri> set)
+    private static void SetAddress(Action<string, string> error, Func<string, string?> read, Func<string, string> describe, string key, string example, Action<Uri> set)
     {
         if (Value(read, key) is not string address)
         {
@@ -96,11 +121,11 @@ internal static class M3terAuthConfiguration
         }
         else
         {
-            Error(options, key, $"{describe(key)} must be an absolute http(s) URI such as {example}, but it is '{address}'.");
+            error(key, $"{describe(key)} must be an absolute http(s) URI such as {example}, but it is '{address}'.");
         }
     }
 
-    private static void SetTimeSpan(M3terAuthOptions options, Func<string, string?> read, Func<string, string> describe, string key, Action<TimeSpan> set)
+    private static void SetTimeSpan(Action<string, string> error, Func<string, string?> read, Func<string, string> describe, string key, Action<TimeSpan> set)
     {
         if (Value(read, key) is not string text)
         {
@@ -113,11 +138,7 @@ internal static class M3terAuthConfiguration
         }
         else
         {
-            Error(options, key, $"{describe(key)} must be a time span such as 00:05:00, but it is '{text}'.");
+            error(key, $"{describe(key)} must be a time span such as 00:05:00, but it is '{text}'.");
         }
     }
-
-    /// <summary>Records why a value could not be read; the option keeps its previous value, and a later source that sets it clears the error.</summary>
-    private static void Error(M3terAuthOptions options, string option, string message) =>
-        (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message;
 }

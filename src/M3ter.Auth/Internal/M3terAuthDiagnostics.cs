@@ -38,6 +38,18 @@ internal static class M3terAuthDiagnostics
     public static readonly Histogram<double> TokenRequestDuration = Meter.CreateHistogram<double>(
         "m3ter.auth.token.request.duration", unit: "s", description: "How long obtaining a token from the token endpoint took, retries included.");
 
+    /// <summary>Tenants held by <c>AddM3terAuthTenants</c> (never tagged with the tenant: that would be unbounded cardinality).</summary>
+    public static readonly UpDownCounter<long> TenantsHeld = Meter.CreateUpDownCounter<long>(
+        "m3ter.auth.tenants.held", unit: "{tenant}", description: "Tenants whose credentials and token are held.");
+
+    /// <summary>Lookups of tenants' credentials, tagged with the outcome (found, unknown, failed, invalid, rotated, unchanged).</summary>
+    public static readonly Counter<long> TenantLookups = Meter.CreateCounter<long>(
+        "m3ter.auth.tenants.lookups", unit: "{lookup}", description: "Lookups of a tenant's credentials in the credential source.");
+
+    /// <summary>Tenants no longer held, tagged with the reason (capacity, idle, forgotten).</summary>
+    public static readonly Counter<long> TenantEvictions = Meter.CreateCounter<long>(
+        "m3ter.auth.tenants.evictions", unit: "{tenant}", description: "Tenants dropped from the held set.");
+
     private static readonly List<WeakReference<M3terAuthRegistration>> Registrations = new();
 
     /// <summary>The remaining lifetime of each registration's cached token, in seconds (0 without a valid token).</summary>

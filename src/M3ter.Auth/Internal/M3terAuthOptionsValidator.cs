@@ -33,7 +33,7 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         return options.Clone();
     }
 
-    private static List<string> Collect(M3terAuthOptions options, string prefix)
+    internal static List<string> Collect(M3terAuthOptions options, string prefix)
     {
         var errors = new List<string>();
         if (options.ConfigurationErrors is { Count: > 0 } configurationErrors)
@@ -61,33 +61,38 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         CheckAddress(errors, prefix + ":BaseAddress", options.BaseAddress, "https://api.m3ter.com/");
         CheckAddress(errors, prefix + ":IngestBaseAddress", options.IngestBaseAddress, "https://ingest.m3ter.com/");
 
-        if (options.RefreshBeforeExpiry < TimeSpan.Zero)
+        CheckTokenSettings(errors, prefix, options.RefreshBeforeExpiry, options.TokenRequestTimeout, options.MaxRetryAttempts, options.RetryDelay, options.RejectedCredentialsCacheDuration);
+        return errors;
+    }
+
+    /// <summary>The token settings that <see cref="M3terAuthOptions"/> and <see cref="M3terTenantOptions"/> share, checked alike.</summary>
+    internal static void CheckTokenSettings(List<string> errors, string prefix, TimeSpan refreshBeforeExpiry, TimeSpan tokenRequestTimeout, int maxRetryAttempts, TimeSpan retryDelay, TimeSpan rejectedCredentialsCacheDuration)
+    {
+        if (refreshBeforeExpiry < TimeSpan.Zero)
         {
-            errors.Add($"{prefix}:RefreshBeforeExpiry must not be negative, but it is {options.RefreshBeforeExpiry}.");
+            errors.Add($"{prefix}:RefreshBeforeExpiry must not be negative, but it is {refreshBeforeExpiry}.");
         }
 
         // The timeout strategy takes 10 ms to a day; outside that it fails when the client is created, not here.
-        if (options.TokenRequestTimeout < MinTokenRequestTimeout || options.TokenRequestTimeout > TimeSpan.FromHours(24))
+        if (tokenRequestTimeout < MinTokenRequestTimeout || tokenRequestTimeout > TimeSpan.FromHours(24))
         {
-            errors.Add($"{prefix}:TokenRequestTimeout must be between 10 milliseconds and a day, but it is {options.TokenRequestTimeout}.");
+            errors.Add($"{prefix}:TokenRequestTimeout must be between 10 milliseconds and a day, but it is {tokenRequestTimeout}.");
         }
 
-        if (options.MaxRetryAttempts is < 0 or > 10)
+        if (maxRetryAttempts is < 0 or > 10)
         {
-            errors.Add($"{prefix}:MaxRetryAttempts must be between 0 and 10, but it is {options.MaxRetryAttempts}.");
+            errors.Add($"{prefix}:MaxRetryAttempts must be between 0 and 10, but it is {maxRetryAttempts}.");
         }
 
-        if (options.RetryDelay < TimeSpan.Zero || options.RetryDelay > TimeSpan.FromMinutes(1))
+        if (retryDelay < TimeSpan.Zero || retryDelay > TimeSpan.FromMinutes(1))
         {
-            errors.Add($"{prefix}:RetryDelay must be between zero and one minute, but it is {options.RetryDelay}.");
+            errors.Add($"{prefix}:RetryDelay must be between zero and one minute, but it is {retryDelay}.");
         }
 
-        if (options.RejectedCredentialsCacheDuration < TimeSpan.Zero)
+        if (rejectedCredentialsCacheDuration < TimeSpan.Zero)
         {
-            errors.Add($"{prefix}:RejectedCredentialsCacheDuration must not be negative, but it is {options.RejectedCredentialsCacheDuration}.");
+            errors.Add($"{prefix}:RejectedCredentialsCacheDuration must not be negative, but it is {rejectedCredentialsCacheDuration}.");
         }
-
-        return errors;
     }
 
     private static void CheckAddress(List<string> errors, string setting, Uri address, string example)

@@ -1,0 +1,544 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Net.Http;
+using System.Threading;
+using System.Threading.Tasks;
+using M3ter.Auth.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace M3ter.Auth.Tenants;
+
+/// <summary>
+/// The tenants held at one time: each with its own credentials (from the source), token provider and hosts, at most
+/// <see cref="M3terTenantOptions.MaxTenants"/> of them (the least recently used goes first), each dropped after
+/// <see cref="M3terTenantOptions.IdleTimeout"/> unused.
+/// </summary>
+/// <remarks>
+/// <para>The warm path (a held tenant with a fresh token) is two dictionary reads and two plain writes: no lock, no
+/// clock, no allocation. Everything that changes what is held (a lookup's result, an eviction, a rotation, a sweep)
+/// happens under one lock, off the warm path.</para>
+/// <para>A lookup is shared by the callers of one tenant that arrive while it runs, never by two tenants: both the
+/// held tenants and the lookups in flight are keyed by the tenant's name, ordinally.</para>
+/// </remarks>
+internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
+{
+    private readonly Func<string, CancellationToken, ValueTask<M3terCredentials?>> _source;
+    private readonly Func<M3terAuthOptions, TokenProvider> _createProvider;
+    private readonly M3terTenantOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, TenantState> _held = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+    private readonly Dictionary<string, TaskCompletionSource<TenantState>> _lookups = new(StringComparer.Ordinal); // under _gate
+    private readonly Dictionary<string, long> _unknownUntil = new(StringComparer.Ordinal); // under _gate
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly UseClock _clock = new();
+    private readonly ITimer? _sweeper;
+    private readonly long _idleTicks;
+    private int _count; // under _gate
+    private long _lastSweepTicks; // under _gate
+    private bool _isDisposed; // under _gate
+
+    public TenantCache(
+        Func<string, CancellationToken, ValueTask<M3terCredentials?>> source,
+        M3terTenantOptions options,
+        Func<M3terAuthOptions, TokenProvider> createProvider,
+        TimeProvider? timeProvider = null,
+        ILogger? logger = null)
+    {
+        _source = source ?? throw new ArgumentNullException(nameof(source));
+        _createProvider = createProvider ?? throw new ArgumentNullException(nameof(createProvider));
+        List<string> errors = M3terTenantOptionsValidator.Collect(options ?? throw new ArgumentNullException(nameof(options)));
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("Invalid m3ter tenant options: " + string.Join(" ", errors), nameof(options));
+        }
+
+        _options = options;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _lastSweepTicks = _timeProvider.GetUtcNow().UtcTicks;
+        if (options.IdleTimeout != Timeout.InfiniteTimeSpan)
+        {
+            _idleTicks = options.IdleTimeout.Ticks;
+            TimeSpan period = TimeSpan.FromTicks(Math.Min(Math.Max(_idleTicks / 30, TimeSpan.TicksPerSecond), TimeSpan.TicksPerMinute));
+
+            // The timer holds the cache weakly: a cache nobody disposed can still be collected.
+            var self = new WeakReference<TenantCache>(this);
+            _sweeper = DetachedContext.Run(
+                static state => state.Time.CreateTimer(static s => { if (((WeakReference<TenantCache>)s!).TryGetTarget(out TenantCache? cache)) { cache.Sweep(); } }, state.Self, state.Period, state.Period),
+                (Time: _timeProvider, Self: self, Period: period));
+        }
+    }
+
+    /// <summary>Gets how many tenants are held now.</summary>
+    internal int Count => Volatile.Read(ref _count);
+
+    /// <inheritdoc />
+    public ValueTask<M3terToken> GetTokenAsync(string tenant, CancellationToken cancellationToken = default)
+    {
+        CheckTenant(tenant);
+        if (_held.TryGetValue(tenant, out TenantState? state))
+        {
+            Touch(state);
+            if (state.Provider.FreshToken is M3terToken token)
+            {
+                return new ValueTask<M3terToken>(token);
+            }
+        }
+
+        return new ValueTask<M3terToken>(GetTokenSlowAsync(tenant, cancellationToken));
+    }
+
+    /// <inheritdoc />
+    public void Invalidate(string tenant, M3terToken token)
+    {
+        CheckTenant(tenant);
+        if (token is null)
+        {
+            throw new ArgumentNullException(nameof(token));
+        }
+
+        if (_held.TryGetValue(tenant, out TenantState? state))
+        {
+            state.Provider.Invalidate(token);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Forget(string tenant)
+    {
+        CheckTenant(tenant);
+        lock (_gate)
+        {
+            _unknownUntil.Remove(tenant);
+            _lookups.Remove(tenant); // a lookup in flight still answers its callers, but what it finds is not held
+            if (_held.TryGetValue(tenant, out TenantState? state))
+            {
+                Drop(state, "forgotten");
+            }
+        }
+    }
+
+    /// <summary>The handler's warm path: the tenant's route if it is held (and marks it used).</summary>
+    internal bool TryGetHeld(string tenant, out TenantState state)
+    {
+        if (_held.TryGetValue(tenant, out TenantState? held))
+        {
+            Touch(held);
+            state = held;
+            return true;
+        }
+
+        state = null!;
+        return false;
+    }
+
+    /// <summary>The tenant's state: held, or looked up (one lookup per tenant, shared by the callers that arrive while it runs).</summary>
+    internal async Task<TenantState> GetStateAsync(string tenant, CancellationToken cancellationToken)
+    {
+        Task<TenantState> lookup;
+        lock (_gate)
+        {
+            if (_isDisposed)
+            {
+                throw new ObjectDisposedException(nameof(IM3terTenantTokenProvider));
+            }
+
+            if (_held.TryGetValue(tenant, out TenantState? held))
+            {
+                Touch(held);
+                return held;
+            }
+
+            if (_unknownUntil.TryGetValue(tenant, out long until))
+            {
+                if (_timeProvider.GetUtcNow().UtcTicks < until)
+                {
+                    throw UnknownTenant(tenant);
+                }
+
+                _unknownUntil.Remove(tenant);
+            }
+
+            if (!_lookups.TryGetValue(tenant, out TaskCompletionSource<TenantState>? running))
+            {
+                running = new TaskCompletionSource<TenantState>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _lookups[tenant] = running;
+                _ = DetachedContext.Run(static state => state.Cache.LookUpAsync(state.Tenant, state.Completion), (Cache: this, Tenant: tenant, Completion: running));
+            }
+
+            lookup = running.Task;
+        }
+
+        try
+        {
+            return await lookup.WaitForAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (M3terAuthException shared) when (lookup.IsFaulted)
+        {
+            throw shared.ForCaller(); // one failed lookup reaches many callers: each gets its own exception
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_isDisposed)
+            {
+                return;
+            }
+
+            _isDisposed = true;
+            _sweeper?.Dispose();
+            _disposed.Cancel();
+            foreach (KeyValuePair<string, TenantState> pair in _held)
+            {
+                pair.Value.Provider.Dispose();
+            }
+
+            M3terAuthDiagnostics.TenantsHeld.Add(-_count);
+            _held.Clear();
+            _count = 0;
+            _lookups.Clear();
+            _unknownUntil.Clear();
+        }
+    }
+
+    private static void CheckTenant(string tenant)
+    {
+        if (tenant is null)
+        {
+            throw new ArgumentNullException(nameof(tenant));
+        }
+
+        if (tenant.Length == 0)
+        {
+            throw new ArgumentException("The m3ter tenant must not be empty.", nameof(tenant));
+        }
+    }
+
+    private static M3terAuthException UnknownTenant(string tenant) =>
+        new($"The m3ter tenant '{tenant}' is unknown: the credential source has no credentials for it, so no token was requested.") { IsPermanent = true };
+
+    /// <summary>Marks the tenant used now: the least recently used tenant is the one with the lowest mark.</summary>
+    private void Touch(TenantState state)
+    {
+        // Not atomic: two threads may write the same mark. The order of tenants used at the same moment does not matter.
+        long mark = _clock.Value + 1;
+        _clock.Value = mark;
+        Volatile.Write(ref state.LastUse, mark);
+    }
+
+    private async Task<M3terToken> GetTokenSlowAsync(string tenant, CancellationToken cancellationToken)
+    {
+        TenantState state = await GetStateAsync(tenant, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await state.Provider.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (M3terAuthException refused) when (refused.IsCredentialRejection)
+        {
+            // m3ter refused these credentials: the customer may have rotated the key. Ask the source once (for all
+            // callers the refusal reached) before failing; new credentials there are used at once.
+            TenantState? renewed = await RecheckAsync(state, cancellationToken).ConfigureAwait(false);
+            if (renewed is null)
+            {
+                throw new M3terAuthException($"m3ter refused the credentials of tenant '{tenant}' (and the credential source has no others): {refused.Message}", refused.StatusCode, refused.Error, refused.ErrorDescription, refused.InnerException);
+            }
+
+            return await renewed.Provider.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Asks the source again after a refusal; returns the state with new credentials, or null when it has none.</summary>
+    private async Task<TenantState?> RecheckAsync(TenantState state, CancellationToken cancellationToken)
+    {
+        Task<TenantState?> recheck;
+        lock (_gate)
+        {
+            if (_held.TryGetValue(state.Tenant, out TenantState? current) && !ReferenceEquals(current, state))
+            {
+                return current; // another caller's recheck (or a lookup after Forget) already replaced it
+            }
+
+            long now = _timeProvider.GetUtcNow().UtcTicks;
+            if (state.Recheck is not Task<TenantState?> running
+                || (running.IsCompleted && now - state.RecheckedAtTicks >= _options.RejectedCredentialsCacheDuration.Ticks))
+            {
+                state.RecheckedAtTicks = now;
+                running = DetachedContext.Run(static s => s.Cache.RecheckCoreAsync(s.State), (Cache: this, State: state));
+                state.Recheck = running;
+            }
+
+            recheck = running;
+        }
+
+        return await recheck.WaitForAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<TenantState?> RecheckCoreAsync(TenantState state)
+    {
+        await Task.Yield();
+        M3terCredentials? credentials;
+        try
+        {
+            credentials = await _source(state.Tenant, _disposed.Token).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The refusal is the answer; a failing source only means nothing newer was found.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.TenantLookupFailed(_logger, state.Tenant, ex.GetType().Name);
+            return null;
+        }
+
+        if (credentials is null || credentials.IsSameAs(state.Credentials))
+        {
+            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", credentials is null ? "unknown" : "unchanged"));
+            return null;
+        }
+
+        TenantState renewed = Create(state.Tenant, credentials);
+        lock (_gate)
+        {
+            if (_isDisposed || !_held.TryGetValue(state.Tenant, out TenantState? current) || !ReferenceEquals(current, state))
+            {
+                // Dropped or replaced meanwhile: serve the callers waiting on this recheck, hold nothing.
+                renewed.Provider.Retire();
+                return renewed;
+            }
+
+            _held[state.Tenant] = renewed;
+            renewed.LastUse = state.LastUse;
+            renewed.SeenUse = state.LastUse;
+            state.Provider.Retire();
+        }
+
+        M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "rotated"));
+        Log.TenantCredentialsRotated(_logger, state.Tenant);
+        return renewed;
+    }
+
+    private async Task LookUpAsync(string tenant, TaskCompletionSource<TenantState> completion)
+    {
+        await Task.Yield(); // off the caller's thread: the source runs outside the lock and any caller's context
+        M3terCredentials? credentials;
+        try
+        {
+            credentials = await _source(tenant, _disposed.Token).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The source's failure is handed to the callers waiting on the lookup.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Finish(tenant, completion);
+            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            Log.TenantLookupFailed(_logger, tenant, ex.GetType().Name);
+            completion.TrySetException(ex is OperationCanceledException && _disposed.IsCancellationRequested
+                ? new ObjectDisposedException(nameof(IM3terTenantTokenProvider))
+                : new M3terAuthException($"The credential source failed to look up m3ter tenant '{tenant}' ({ex.GetType().Name}; see the inner exception), so no token was requested.", ex));
+            return;
+        }
+
+        if (credentials is null)
+        {
+            lock (_gate)
+            {
+                if (Finish(tenant, completion) && _options.UnknownTenantCacheDuration > TimeSpan.Zero)
+                {
+                    RememberUnknown(tenant);
+                }
+            }
+
+            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "unknown"));
+            completion.TrySetException(UnknownTenant(tenant));
+            return;
+        }
+
+        TenantState state;
+        try
+        {
+            state = Create(tenant, credentials);
+        }
+        catch (M3terAuthException invalid)
+        {
+            Finish(tenant, completion);
+            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "invalid"));
+            completion.TrySetException(invalid);
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (!Finish(tenant, completion) || _isDisposed)
+            {
+                state.Provider.Retire(); // forgotten (or disposed) while it ran: answer the waiting callers, hold nothing
+            }
+            else
+            {
+                Hold(state);
+            }
+        }
+
+        M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "found"));
+        completion.TrySetResult(state);
+    }
+
+    /// <summary>Ends a lookup; true when it was still the tenant's current one (not forgotten meanwhile).</summary>
+    private bool Finish(string tenant, TaskCompletionSource<TenantState> completion)
+    {
+        lock (_gate)
+        {
+            if (_lookups.TryGetValue(tenant, out TaskCompletionSource<TenantState>? current) && ReferenceEquals(current, completion))
+            {
+                _lookups.Remove(tenant);
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    private TenantState Create(string tenant, M3terCredentials credentials)
+    {
+        M3terAuthOptions options = _options.ToAuthOptions(credentials);
+        List<string> errors = M3terAuthOptionsValidator.Collect(options, nameof(M3terCredentials));
+        if (errors.Count > 0)
+        {
+            throw new M3terAuthException($"The credentials the source gave for m3ter tenant '{tenant}' are not valid, so no token was requested: " + string.Join(" ", errors));
+        }
+
+        return new TenantState(tenant, credentials, _createProvider(options), this, _timeProvider.GetUtcNow().UtcTicks);
+    }
+
+    /// <summary>Holds a looked-up tenant (under <c>_gate</c>), making room by dropping the least recently used ones.</summary>
+    private void Hold(TenantState state)
+    {
+        Touch(state);
+        state.SeenUse = state.LastUse;
+        _held[state.Tenant] = state;
+        _count++;
+        M3terAuthDiagnostics.TenantsHeld.Add(1);
+        while (_count > _options.MaxTenants && LeastRecentlyUsed(state) is TenantState oldest)
+        {
+            Drop(oldest, "capacity");
+        }
+    }
+
+    private TenantState? LeastRecentlyUsed(TenantState except)
+    {
+        TenantState? oldest = null;
+        foreach (KeyValuePair<string, TenantState> pair in _held)
+        {
+            TenantState candidate = pair.Value;
+            if (!ReferenceEquals(candidate, except) && (oldest is null || Volatile.Read(ref candidate.LastUse) < Volatile.Read(ref oldest.LastUse)))
+            {
+                oldest = candidate;
+            }
+        }
+
+        return oldest;
+    }
+
+    /// <summary>Stops holding a tenant (under <c>_gate</c>). Its provider is retired, not disposed: a call in flight still gets its token.</summary>
+    private void Drop(TenantState state, string reason)
+    {
+        if (_held.TryGetValue(state.Tenant, out TenantState? current) && ReferenceEquals(current, state))
+        {
+            _held.TryRemove(state.Tenant, out _);
+            _count--;
+            M3terAuthDiagnostics.TenantsHeld.Add(-1);
+            M3terAuthDiagnostics.TenantEvictions.Add(1, new KeyValuePair<string, object?>("reason", reason));
+            Log.TenantDropped(_logger, state.Tenant, reason);
+        }
+
+        state.Provider.Retire();
+    }
+
+    /// <summary>Remembers an unknown tenant (under <c>_gate</c>), in a map no larger than the tenants held.</summary>
+    private void RememberUnknown(string tenant)
+    {
+        long now = _timeProvider.GetUtcNow().UtcTicks;
+        if (_unknownUntil.Count >= _options.MaxTenants)
+        {
+            PruneUnknown(now);
+            if (_unknownUntil.Count >= _options.MaxTenants)
+            {
+                _unknownUntil.Clear();
+            }
+        }
+
+        _unknownUntil[tenant] = now + Math.Min(_options.UnknownTenantCacheDuration.Ticks, DateTimeOffset.MaxValue.UtcTicks - now);
+    }
+
+    private void PruneUnknown(long now)
+    {
+        List<string>? expired = null;
+        foreach (KeyValuePair<string, long> pair in _unknownUntil)
+        {
+            if (now >= pair.Value)
+            {
+                (expired ??= new List<string>()).Add(pair.Key);
+            }
+        }
+
+        if (expired is not null)
+        {
+            foreach (string tenant in expired)
+            {
+                _unknownUntil.Remove(tenant);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Drops the tenants unused for the idle timeout. A tenant used since the previous sweep counts as idle from that
+    /// sweep on, so it is dropped within one sweep period (a thirtieth of the timeout) of the timeout after its last
+    /// use, without the warm path ever reading the clock.
+    /// </summary>
+    private void Sweep()
+    {
+        lock (_gate)
+        {
+            if (_isDisposed)
+            {
+                return;
+            }
+
+            long now = _timeProvider.GetUtcNow().UtcTicks;
+            foreach (KeyValuePair<string, TenantState> pair in _held)
+            {
+                TenantState state = pair.Value;
+                long use = Volatile.Read(ref state.LastUse);
+                if (use != state.SeenUse)
+                {
+                    state.SeenUse = use;
+                    state.IdleSinceTicks = Math.Max(state.IdleSinceTicks, _lastSweepTicks);
+                }
+                else if (now - state.IdleSinceTicks >= _idleTicks)
+                {
+                    Drop(state, "idle");
+                }
+            }
+
+            _lastSweepTicks = now;
+            PruneUnknown(now);
+        }
+    }
+
+    /// <summary>The use clock, on a cache line of its own so that its writes do not slow the reads of the fields around it.</summary>
+    private sealed class UseClock
+    {
+#pragma warning disable CS0169, IDE0051 // padding
+        private readonly long _p1, _p2, _p3, _p4, _p5, _p6, _p7;
+#pragma warning restore CS0169, IDE0051
+        public long Value;
+#pragma warning disable CS0169, IDE0051
+        private readonly long _q1, _q2, _q3, _q4, _q5, _q6, _q7;
+#pragma warning restore CS0169, IDE0051
+    }
+}

@@ -95,6 +95,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
     private Task<IConnectionMultiplexer>? _connection;
     private bool _ownsConnection;
     private Task? _connectWait; // under _gate: the bounded wait for the opening connection, shared by every call meanwhile
+    private Task? _connectWaitFor; // under _gate: the connection attempt _connectWait waits for
     private bool _answered;
     private long _openUntilTicks;
     private string? _openReason;
@@ -498,7 +499,13 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         lock (_gate)
         {
             // Not the caller's token: the wait is shared, and one caller giving up must not end it for the others.
-            wait = _connectWait ??= connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, CancellationToken.None);
+            if (_connectWait is null || !ReferenceEquals(_connectWaitFor, connecting))
+            {
+                _connectWaitFor = connecting; // a new attempt (the last one failed) gets a wait of its own
+                _connectWait = connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, CancellationToken.None);
+            }
+
+            wait = _connectWait;
         }
 
         // A TimeoutException means unavailable: the breaker opens; the connection keeps opening in the background.
@@ -521,6 +528,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
 
             // First use, or the last attempt failed (the breaker has let us try again): connect now, in the background.
             _connectWait = null;
+            _connectWaitFor = null;
             _ownsConnection = _options.ConnectionMultiplexerFactory is null;
             _connection = _options.ConnectionMultiplexerFactory is { } factory ? factory() : ConnectAsync(_options.Configuration!);
             _connection.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

@@ -60,6 +60,9 @@ public class M3terAuthException : Exception
     /// <summary>Gets a value indicating whether the failure lasts until the configuration changes (an expired pre-issued token), like a rejection.</summary>
     internal bool IsPermanent { get; init; }
 
+    /// <summary>Gets a value indicating whether the token asked for would have gone to hosts its credentials no longer belong to (a tenant moved to another server).</summary>
+    internal bool ForOtherHosts { get; init; }
+
     /// <summary>Gets a value indicating whether the provider remembers this failure instead of asking again at once.</summary>
     internal bool IsRemembered => IsCredentialRejection || IsPermanent;
 

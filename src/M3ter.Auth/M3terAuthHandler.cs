@@ -364,6 +364,10 @@ public sealed class M3terAuthHandler : DelegatingHandler
         {
             fresh = await AwaitToken(replay.Provider.GetTokenAsync(cancellationToken)).ConfigureAwait(false);
         }
+        catch (M3terAuthException moved) when (moved.ForOtherHosts)
+        {
+            return null; // the tenant's credentials now belong to other hosts: m3ter's refusal stands, nothing is replayed
+        }
         catch
         {
             response.Dispose();
@@ -387,6 +391,10 @@ public sealed class M3terAuthHandler : DelegatingHandler
         try
         {
             fresh = getToken(replay.Provider, cancellationToken);
+        }
+        catch (M3terAuthException moved) when (moved.ForOtherHosts)
+        {
+            return null; // the tenant's credentials now belong to other hosts: m3ter's refusal stands, nothing is replayed
         }
         catch
         {

@@ -31,7 +31,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, TenantState> _held = new(StringComparer.Ordinal);
     private readonly object _gate = new();
-    private readonly Dictionary<string, TaskCompletionSource<TenantState>> _lookups = new(StringComparer.Ordinal); // under _gate
+    private readonly Dictionary<string, Lookup> _lookups = new(StringComparer.Ordinal); // under _gate
     private readonly Dictionary<string, long> _unknownUntil = new(StringComparer.Ordinal); // under _gate
     private readonly CancellationTokenSource _disposed = new();
     private readonly UseClock _clock = new();
@@ -140,6 +140,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
     internal async Task<TenantState> GetStateAsync(string tenant, CancellationToken cancellationToken)
     {
         Task<TenantState> lookup;
+        Lookup? running;
         lock (_gate)
         {
             if (_isDisposed)
@@ -163,14 +164,18 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
                 _unknownUntil.Remove(tenant);
             }
 
-            if (!_lookups.TryGetValue(tenant, out TaskCompletionSource<TenantState>? running))
+            if (!_lookups.TryGetValue(tenant, out running))
             {
-                running = new TaskCompletionSource<TenantState>(TaskCreationOptions.RunContinuationsAsynchronously);
+                running = new Lookup();
                 _lookups[tenant] = running;
-                _ = DetachedContext.Run(static state => state.Cache.LookUpAsync(state.Tenant, state.Completion), (Cache: this, Tenant: tenant, Completion: running));
+
+                // On the thread pool, outside the lock, any caller's synchronization context and ExecutionContext: a
+                // synchronous Send on a UI thread blocks that thread, so nothing of the lookup may be queued to it.
+                _ = DetachedContext.Run(static state => Task.Run(() => state.Cache.LookUpAsync(state.Tenant, state.Lookup)), (Cache: this, Tenant: tenant, Lookup: running));
             }
 
-            lookup = running.Task;
+            running.Waiters++;
+            lookup = running.Completion.Task;
         }
 
         try
@@ -180,6 +185,20 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         catch (M3terAuthException shared) when (lookup.IsFaulted)
         {
             throw shared.ForCaller(); // one failed lookup reaches many callers: each gets its own exception
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The last caller to give up abandons the lookup: a source that hangs once does not hold the tenant for
+            // good; the next caller asks again (what the abandoned lookup finds is not held).
+            lock (_gate)
+            {
+                if (--running.Waiters == 0 && !lookup.IsCompleted && _lookups.TryGetValue(tenant, out Lookup? current) && ReferenceEquals(current, running))
+                {
+                    _lookups.Remove(tenant);
+                }
+            }
+
+            throw;
         }
     }
 
@@ -233,12 +252,20 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         Volatile.Write(ref state.LastUse, mark);
     }
 
-    private async Task<M3terToken> GetTokenSlowAsync(string tenant, CancellationToken cancellationToken)
+    private async Task<M3terToken> GetTokenSlowAsync(string tenant, CancellationToken cancellationToken) =>
+        (await GetTokenAndStateAsync(tenant, cancellationToken).ConfigureAwait(false)).Token;
+
+    /// <summary>
+    /// A token of the tenant's held state, or of the one its credentials rotated to; with the state it came from, so
+    /// the handler can check that the hosts it sends to are that state's.
+    /// </summary>
+    internal async Task<(M3terToken Token, TenantState State)> GetTokenAndStateAsync(string tenant, CancellationToken cancellationToken)
     {
-        TenantState state = await GetStateAsync(tenant, cancellationToken).ConfigureAwait(false);
+        // A held tenant goes straight to its provider (lock-free while its token is valid, in a refresh window too).
+        TenantState state = _held.TryGetValue(tenant, out TenantState? held) ? held : await GetStateAsync(tenant, cancellationToken).ConfigureAwait(false);
         try
         {
-            return await state.Provider.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            return (await state.Provider.GetTokenAsync(cancellationToken).ConfigureAwait(false), state);
         }
         catch (M3terAuthException refused) when (refused.IsCredentialRejection)
         {
@@ -250,8 +277,24 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
                 throw new M3terAuthException($"m3ter refused the credentials of tenant '{tenant}' (and the credential source has no others): {refused.Message}", refused.StatusCode, refused.Error, refused.ErrorDescription, refused.InnerException);
             }
 
-            return await renewed.Provider.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            return (await renewed.Provider.GetTokenAsync(cancellationToken).ConfigureAwait(false), renewed);
         }
+    }
+
+    /// <summary>
+    /// A token of the tenant for the hosts of <paramref name="hosts"/>: the handler's renewal of a request it sent to
+    /// those hosts. If the tenant's credentials have moved to another server meanwhile, their token is not for these
+    /// hosts, and the request is not sent again.
+    /// </summary>
+    internal async Task<M3terToken> GetTokenForHostsOfAsync(TenantState hosts, CancellationToken cancellationToken)
+    {
+        (M3terToken token, TenantState used) = await GetTokenAndStateAsync(hosts.Tenant, cancellationToken).ConfigureAwait(false);
+        if (!ReferenceEquals(used, hosts) && !used.HasSameHostsAs(hosts))
+        {
+            throw new M3terAuthException($"The credentials of m3ter tenant '{hosts.Tenant}' now belong to another server ({used.Provider.Options.BaseAddress}), so the request for {hosts.Provider.Options.BaseAddress} was not sent with them.") { ForOtherHosts = true };
+        }
+
+        return token;
     }
 
     /// <summary>Asks the source again after a refusal; returns the state with new credentials, or null when it has none.</summary>
@@ -266,34 +309,42 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
             }
 
             long now = _timeProvider.GetUtcNow().UtcTicks;
+            // A recheck that failed (the source threw, or gave invalid credentials) is not kept: the next caller asks again.
             if (state.Recheck is not Task<TenantState?> running
+                || running.IsFaulted
                 || (running.IsCompleted && now - state.RecheckedAtTicks >= _options.RejectedCredentialsCacheDuration.Ticks))
             {
                 state.RecheckedAtTicks = now;
-                running = DetachedContext.Run(static s => s.Cache.RecheckCoreAsync(s.State), (Cache: this, State: state));
+                running = DetachedContext.Run(static s => Task.Run(() => s.Cache.RecheckCoreAsync(s.State)), (Cache: this, State: state));
+                ObserveFailure(running);
                 state.Recheck = running;
             }
 
             recheck = running;
         }
 
-        return await recheck.WaitForAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await recheck.WaitForAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (M3terAuthException shared) when (recheck.IsFaulted)
+        {
+            throw shared.ForCaller();
+        }
     }
 
     private async Task<TenantState?> RecheckCoreAsync(TenantState state)
     {
-        await Task.Yield();
         M3terCredentials? credentials;
         try
         {
             credentials = await _source(state.Tenant, _disposed.Token).ConfigureAwait(false);
         }
-#pragma warning disable CA1031 // The refusal is the answer; a failing source only means nothing newer was found.
-        catch (Exception ex)
-#pragma warning restore CA1031
+        catch (Exception ex) when (!(ex is OperationCanceledException && _disposed.IsCancellationRequested))
         {
+            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
             Log.TenantLookupFailed(_logger, state.Tenant, ex.GetType().Name);
-            return null;
+            throw SourceFailed(state.Tenant, ex);
         }
 
         if (credentials is null || credentials.IsSameAs(state.Credentials))
@@ -305,7 +356,13 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         TenantState renewed = Create(state.Tenant, credentials);
         lock (_gate)
         {
-            if (_isDisposed || !_held.TryGetValue(state.Tenant, out TenantState? current) || !ReferenceEquals(current, state))
+            if (_isDisposed)
+            {
+                renewed.Provider.Dispose();
+                throw new ObjectDisposedException(nameof(IM3terTenantTokenProvider));
+            }
+
+            if (!_held.TryGetValue(state.Tenant, out TenantState? current) || !ReferenceEquals(current, state))
             {
                 // Dropped or replaced meanwhile: serve the callers waiting on this recheck, hold nothing.
                 renewed.Provider.Retire();
@@ -323,9 +380,9 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         return renewed;
     }
 
-    private async Task LookUpAsync(string tenant, TaskCompletionSource<TenantState> completion)
+    private async Task LookUpAsync(string tenant, Lookup lookup)
     {
-        await Task.Yield(); // off the caller's thread: the source runs outside the lock and any caller's context
+        TaskCompletionSource<TenantState> completion = lookup.Completion;
         M3terCredentials? credentials;
         try
         {
@@ -335,12 +392,12 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            Finish(tenant, completion);
+            Finish(tenant, lookup);
             M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
             Log.TenantLookupFailed(_logger, tenant, ex.GetType().Name);
             completion.TrySetException(ex is OperationCanceledException && _disposed.IsCancellationRequested
                 ? new ObjectDisposedException(nameof(IM3terTenantTokenProvider))
-                : new M3terAuthException($"The credential source failed to look up m3ter tenant '{tenant}' ({ex.GetType().Name}; see the inner exception), so no token was requested.", ex));
+                : SourceFailed(tenant, ex));
             return;
         }
 
@@ -348,7 +405,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         {
             lock (_gate)
             {
-                if (Finish(tenant, completion) && _options.UnknownTenantCacheDuration > TimeSpan.Zero)
+                if (Finish(tenant, lookup) && _options.UnknownTenantCacheDuration > TimeSpan.Zero)
                 {
                     RememberUnknown(tenant);
                 }
@@ -366,7 +423,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         }
         catch (M3terAuthException invalid)
         {
-            Finish(tenant, completion);
+            Finish(tenant, lookup);
             M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "invalid"));
             completion.TrySetException(invalid);
             return;
@@ -374,9 +431,16 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
 
         lock (_gate)
         {
-            if (!Finish(tenant, completion) || _isDisposed)
+            if (_isDisposed)
             {
-                state.Provider.Retire(); // forgotten (or disposed) while it ran: answer the waiting callers, hold nothing
+                state.Provider.Dispose(); // nothing may request a token after disposal
+                completion.TrySetException(new ObjectDisposedException(nameof(IM3terTenantTokenProvider)));
+                return;
+            }
+
+            if (!Finish(tenant, lookup))
+            {
+                state.Provider.Retire(); // forgotten (or abandoned) while it ran: answer the waiting callers, hold nothing
             }
             else
             {
@@ -388,12 +452,19 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         completion.TrySetResult(state);
     }
 
-    /// <summary>Ends a lookup; true when it was still the tenant's current one (not forgotten meanwhile).</summary>
-    private bool Finish(string tenant, TaskCompletionSource<TenantState> completion)
+    private static M3terAuthException SourceFailed(string tenant, Exception exception) =>
+        new($"The credential source failed to look up m3ter tenant '{tenant}' ({exception.GetType().Name}; see the inner exception), so no token was requested.", exception);
+
+    /// <summary>A failure nobody waits for any more (its callers gave up) is not an unobserved task exception.</summary>
+    private static void ObserveFailure(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>Ends a lookup; true when it was still the tenant's current one (not forgotten or abandoned meanwhile).</summary>
+    private bool Finish(string tenant, Lookup lookup)
     {
         lock (_gate)
         {
-            if (_lookups.TryGetValue(tenant, out TaskCompletionSource<TenantState>? current) && ReferenceEquals(current, completion))
+            if (_lookups.TryGetValue(tenant, out Lookup? current) && ReferenceEquals(current, lookup))
             {
                 _lookups.Remove(tenant);
                 return true;
@@ -528,6 +599,16 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
             _lastSweepTicks = now;
             PruneUnknown(now);
         }
+    }
+
+    /// <summary>A lookup in flight: what its callers wait on, and how many still do (under <c>_gate</c>).</summary>
+    private sealed class Lookup
+    {
+        public Lookup() => ObserveFailure(Completion.Task);
+
+        public TaskCompletionSource<TenantState> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Waiters;
     }
 
     /// <summary>The use clock, on a cache line of its own so that its writes do not slow the reads of the fields around it.</summary>

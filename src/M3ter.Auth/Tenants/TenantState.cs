@@ -15,11 +15,16 @@ internal sealed class TenantState
         Tenant = tenant;
         Credentials = credentials;
         Provider = provider;
-        Route = new AuthRoute(new HostScope(provider.Options), new TenantTokenSource(cache, tenant), provider);
+        Route = new AuthRoute(new HostScope(provider.Options), new TenantTokenSource(cache, this), provider);
         IdleSinceTicks = createdAtTicks;
     }
 
     public string Tenant { get; }
+
+    /// <summary>Whether <paramref name="other"/> sends its token to the same hosts (a rotation may also move a tenant to another server).</summary>
+    public bool HasSameHostsAs(TenantState other) =>
+        Provider.Options.BaseAddress == other.Provider.Options.BaseAddress
+        && Provider.Options.IngestBaseAddress == other.Provider.Options.IngestBaseAddress;
 
     public M3terCredentials Credentials { get; }
 

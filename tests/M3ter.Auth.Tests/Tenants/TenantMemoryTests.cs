@@ -5,7 +5,11 @@ using Xunit.Abstractions;
 
 namespace M3ter.Auth.Tests.Tenants;
 
-/// <summary>A bounded tenant cache stays bounded: cycling many tenants through it leaves nothing of the dropped ones reachable.</summary>
+/// <summary>
+/// A bounded tenant cache stays bounded: cycling many tenants through it leaves nothing of the dropped ones reachable.
+/// It measures the whole process's heap, so it runs alone: a test class running beside it would move the figures.
+/// </summary>
+[Collection(HeapMeasurementCollection.Name)]
 public sealed class TenantMemoryTests(ITestOutputHelper output)
 {
     [Fact]
@@ -51,4 +55,10 @@ public sealed class TenantMemoryTests(ITestOutputHelper output)
 
         return GC.GetTotalMemory(forceFullCollection: true);
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class HeapMeasurementCollection
+{
+    public const string Name = "Heap measurements";
 }

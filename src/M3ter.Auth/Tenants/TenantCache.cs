@@ -37,6 +37,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
     private readonly UseClock _clock = new();
     private readonly ITimer? _sweeper;
     private readonly long _idleTicks;
+    private TenantState? _last; // the tenant used last: the next request for it skips the dictionary
     private int _count; // under _gate
     private long _lastSweepTicks; // under _gate
     private bool _isDisposed; // under _gate
@@ -80,9 +81,8 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
     public ValueTask<M3terToken> GetTokenAsync(string tenant, CancellationToken cancellationToken = default)
     {
         CheckTenant(tenant);
-        if (_held.TryGetValue(tenant, out TenantState? state))
+        if (TryGetHeld(tenant, out TenantState state))
         {
-            Touch(state);
             if (state.Provider.FreshToken is M3terToken token)
             {
                 return new ValueTask<M3terToken>(token);
@@ -125,9 +125,20 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
     /// <summary>The handler's warm path: the tenant's route if it is held (and marks it used).</summary>
     internal bool TryGetHeld(string tenant, out TenantState state)
     {
+        // Requests for one tenant tend to come in runs (a batch, a worker): the last one used is checked first, by
+        // name, so it can only ever be this tenant's; a state no longer held falls through to the dictionary.
+        TenantState? last = Volatile.Read(ref _last);
+        if (last is not null && last.IsHeld && string.Equals(last.Tenant, tenant, StringComparison.Ordinal))
+        {
+            Touch(last);
+            state = last;
+            return true;
+        }
+
         if (_held.TryGetValue(tenant, out TenantState? held))
         {
             Touch(held);
+            Volatile.Write(ref _last, held);
             state = held;
             return true;
         }
@@ -216,8 +227,11 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
             _disposed.Cancel();
             foreach (KeyValuePair<string, TenantState> pair in _held)
             {
+                pair.Value.IsHeld = false;
                 pair.Value.Provider.Dispose();
             }
+
+            _last = null;
 
             M3terAuthDiagnostics.TenantsHeld.Add(-_count);
             _held.Clear();
@@ -372,6 +386,8 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
             _held[state.Tenant] = renewed;
             renewed.LastUse = state.LastUse;
             renewed.SeenUse = state.LastUse;
+            renewed.IsHeld = true;
+            state.IsHeld = false;
             state.Provider.Retire();
         }
 
@@ -492,6 +508,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         Touch(state);
         state.SeenUse = state.LastUse;
         _held[state.Tenant] = state;
+        state.IsHeld = true;
         _count++;
         M3terAuthDiagnostics.TenantsHeld.Add(1);
         while (_count > _options.MaxTenants && LeastRecentlyUsed(state) is TenantState oldest)
@@ -521,6 +538,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         if (_held.TryGetValue(state.Tenant, out TenantState? current) && ReferenceEquals(current, state))
         {
             _held.TryRemove(state.Tenant, out _);
+            state.IsHeld = false;
             _count--;
             M3terAuthDiagnostics.TenantsHeld.Add(-1);
             M3terAuthDiagnostics.TenantEvictions.Add(1, new KeyValuePair<string, object?>("reason", reason));

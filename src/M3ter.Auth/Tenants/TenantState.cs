@@ -34,6 +34,9 @@ internal sealed class TenantState
     /// <summary>Gets what the handler sends with: the hosts of these credentials, and renewals through the tenant cache.</summary>
     public AuthRoute Route { get; }
 
+    /// <summary>Whether the cache holds this state now (false once dropped, forgotten or replaced by a rotation).</summary>
+    public volatile bool IsHeld;
+
     /// <summary>The use clock's value at the last use (written on the warm path, without a lock).</summary>
     public long LastUse;
 

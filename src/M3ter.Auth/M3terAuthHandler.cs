@@ -185,7 +185,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     /// <summary>The route of the tenant the request is tagged with, when that tenant is held; null otherwise (no tenant, or one to look up).</summary>
     private AuthRoute? TenantRoute(HttpRequestMessage request) =>
-        request.GetM3terTenant() is string tenant && _tenants!.TryGetHeld(tenant, out TenantState state) ? state.Route : null;
+        M3terHttpRequestMessageExtensions.TenantOf(request) is string tenant && _tenants!.TryGetHeld(tenant, out TenantState state) ? state.Route : null;
 
     private static M3terAuthException NoTenant() =>
         new("The request has no m3ter tenant, so it was not sent: a client with AddM3terTenantAuthHandler() needs every request tagged with request.WithM3terTenant(tenant).");

@@ -55,10 +55,14 @@ public static class M3terHttpRequestMessageExtensions
             throw new ArgumentNullException(nameof(request));
         }
 
-#if NET5_0_OR_GREATER
-        return request.Options.TryGetValue(Key, out string? tenant) ? tenant : null;
-#else
-        return request.Properties.TryGetValue(TenantKey, out object? tenant) ? tenant as string : null;
-#endif
+        return TenantOf(request);
     }
+
+    /// <summary>The tenant of a request known not to be null: the handler's warm path.</summary>
+    internal static string? TenantOf(HttpRequestMessage request) =>
+#if NET5_0_OR_GREATER
+        request.Options.TryGetValue(Key, out string? tenant) ? tenant : null;
+#else
+        request.Properties.TryGetValue(TenantKey, out object? tenant) ? tenant as string : null;
+#endif
 }

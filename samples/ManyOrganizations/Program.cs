@@ -56,7 +56,7 @@ public static class Program
             M3terCredentials credentials = store.Find(customer)!;
 
             #region snippet:tenant-request
-            var request = new HttpRequestMessage(HttpMethod.Post, new Uri(credentials.IngestBaseAddress!, $"organizations/{credentials.OrganizationId}/measurements"))
+            var request = new HttpRequestMessage(HttpMethod.Post, new Uri(credentials.IngestBaseAddress, $"organizations/{credentials.OrganizationId}/measurements"))
             {
                 Content = new StringContent(Measurement(customer), Encoding.UTF8, "application/json"),
             }.WithM3terTenant(customer);

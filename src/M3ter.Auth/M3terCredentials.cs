@@ -53,7 +53,14 @@ public sealed class M3terCredentials
 
     /// <summary>Gets the base address of m3ter's ingest API.</summary>
     /// <value>Defaults as <see cref="M3terAuthOptions.IngestBaseAddress"/> does: the ingest host next to <see cref="BaseAddress"/> (<c>https://ingest.m3ter.com/</c> for m3ter's own).</value>
-    public Uri? IngestBaseAddress { get; init; }
+    public Uri IngestBaseAddress
+    {
+        get => ExplicitIngestBaseAddress ?? new M3terAuthOptions { BaseAddress = BaseAddress ?? M3terAuthOptions.DefaultBaseAddress }.IngestBaseAddress;
+        init => ExplicitIngestBaseAddress = value;
+    }
+
+    /// <summary>Gets the ingest address set explicitly, if any (otherwise it follows <see cref="BaseAddress"/>).</summary>
+    internal Uri? ExplicitIngestBaseAddress { get; private init; }
 
     /// <summary>Returns a description that shows the key id, organization and base address, never the secret.</summary>
     /// <returns>The description, with the secret as <c>***</c>.</returns>
@@ -69,6 +76,6 @@ public sealed class M3terCredentials
         string.Equals(AccessKeyId, other.AccessKeyId, StringComparison.Ordinal)
         && string.Equals(ApiSecret, other.ApiSecret, StringComparison.Ordinal)
         && BaseAddress == other.BaseAddress
-        && IngestBaseAddress == other.IngestBaseAddress
+        && ExplicitIngestBaseAddress == other.ExplicitIngestBaseAddress
         && string.Equals(OrganizationId, other.OrganizationId, StringComparison.Ordinal);
 }

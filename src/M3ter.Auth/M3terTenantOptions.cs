@@ -109,7 +109,7 @@ public sealed class M3terTenantOptions
             options.BaseAddress = baseAddress;
         }
 
-        if (credentials.IngestBaseAddress is Uri ingest)
+        if (credentials.ExplicitIngestBaseAddress is Uri ingest)
         {
             options.IngestBaseAddress = ingest;
         }

@@ -247,7 +247,8 @@ public sealed class TenantTokenProviderTests
         Assert.Contains("org-1", text, StringComparison.Ordinal);
         Assert.DoesNotContain("very-secret-value", text, StringComparison.Ordinal);
         Assert.Equal(new Uri("https://api.m3ter.com/"), credentials.BaseAddress);
-        Assert.Null(credentials.IngestBaseAddress);
+        Assert.Equal(new Uri("https://ingest.m3ter.com/"), credentials.IngestBaseAddress); // as M3terAuthOptions derives it
+        Assert.Equal(new Uri("https://ingest.eu.m3ter.com/"), new M3terCredentials("k", "s") { BaseAddress = new Uri("https://api.eu.m3ter.com/") }.IngestBaseAddress);
     }
 
     internal static async Task WaitUntil(Func<bool> condition)

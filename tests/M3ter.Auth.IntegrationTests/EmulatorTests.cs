@@ -150,7 +150,14 @@ public sealed class EmulatorTests
         M3terRecordedRequest inFlight = (await WaitForAsync(m3ter, r => r.Kind == M3terRequestKind.Token)).Single();
         Assert.Null(inFlight.StatusCode); // in flight: no status yet (0 would mean a dropped connection)
         Assert.False(slow.IsCompleted);
-        time.Advance(TimeSpan.FromMinutes(5));
+
+        // The request is recorded before its fault's delay starts on the emulator's clock: on a busy machine the first
+        // advance can come before that delay exists. Only advancing the clock ends it; real time never does.
+        for (int i = 0; i < 300 && !slow.IsCompleted; i++)
+        {
+            time.Advance(TimeSpan.FromMinutes(5));
+            await Task.WhenAny(slow, Task.Delay(50));
+        }
 
         using HttpResponseMessage response = await slow;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

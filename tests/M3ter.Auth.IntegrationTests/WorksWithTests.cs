@@ -168,10 +168,10 @@ public sealed class WorksWithTests
         Assert.Contains("m3ter.auth.token.remaining_lifetime", names);
         Metric duration = metrics.First(m => m.Name == "m3ter.auth.token.request.duration");
         Assert.Equal("s", duration.Unit);
-        Assert.Contains(activities, a => a.OperationName == "m3ter.auth.token_request");
+        Assert.Contains(activities.ToArray(), a => a?.OperationName == "m3ter.auth.token_request");
 
         var everything = new List<string>();
-        foreach (Metric metric in metrics)
+        foreach (Metric metric in metrics.ToArray())
         {
             foreach (ref readonly MetricPoint point in metric.GetMetricPoints())
             {
@@ -182,7 +182,9 @@ public sealed class WorksWithTests
             }
         }
 
-        foreach (Activity activity in activities)
+        // The activity source is process-wide: test classes running beside this one add their activities to the
+        // exporter's list while it is read here, so read a copy (a slot being filled at that moment may be null).
+        foreach (Activity activity in activities.ToArray().Where(a => a is not null))
         {
             everything.Add(activity.DisplayName + " " + activity.StatusDescription);
             everything.AddRange(activity.TagObjects.Select(t => t.Key + "=" + t.Value));

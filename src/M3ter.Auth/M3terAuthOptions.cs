@@ -96,18 +96,7 @@ public sealed class M3terAuthOptions
     {
         get
         {
-            if (_ingestBaseAddress is Uri explicitAddress)
-            {
-                return explicitAddress;
-            }
-
-            Uri api = BaseAddress;
-            if (!api.IsAbsoluteUri || !api.Host.StartsWith("api.", StringComparison.OrdinalIgnoreCase))
-            {
-                return api;
-            }
-
-            return new UriBuilder(api) { Host = "ingest." + api.Host.Substring(4) }.Uri;
+            return _ingestBaseAddress ?? DerivedIngestAddress(BaseAddress);
         }
 
         set => _ingestBaseAddress = Set(nameof(IngestBaseAddress), value is null ? null : WithTrailingSlash(value));
@@ -216,6 +205,19 @@ public sealed class M3terAuthOptions
         && MaxRetryAttempts == other.MaxRetryAttempts
         && RetryDelay == other.RetryDelay
         && RejectedCredentialsCacheDuration == other.RejectedCredentialsCacheDuration;
+
+    /// <summary>The ingest address that goes with a base address when none is set: <c>api.</c> replaced by <c>ingest.</c> (shared with <see cref="M3terCredentials"/>).</summary>
+    internal static Uri DefaultIngestAddressFor(Uri baseAddress) => DerivedIngestAddress(WithTrailingSlash(baseAddress));
+
+    private static Uri DerivedIngestAddress(Uri api)
+    {
+        if (!api.IsAbsoluteUri || !api.Host.StartsWith("api.", StringComparison.OrdinalIgnoreCase))
+        {
+            return api;
+        }
+
+        return new UriBuilder(api) { Host = "ingest." + api.Host.Substring(4) }.Uri;
+    }
 
     private static Uri WithTrailingSlash(Uri uri)
     {

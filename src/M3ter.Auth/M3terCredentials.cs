@@ -55,7 +55,7 @@ public sealed class M3terCredentials
     /// <value>Defaults as <see cref="M3terAuthOptions.IngestBaseAddress"/> does: the ingest host next to <see cref="BaseAddress"/> (<c>https://ingest.m3ter.com/</c> for m3ter's own).</value>
     public Uri IngestBaseAddress
     {
-        get => ExplicitIngestBaseAddress ?? new M3terAuthOptions { BaseAddress = BaseAddress ?? M3terAuthOptions.DefaultBaseAddress }.IngestBaseAddress;
+        get => ExplicitIngestBaseAddress ?? M3terAuthOptions.DefaultIngestAddressFor(BaseAddress ?? M3terAuthOptions.DefaultBaseAddress);
         init => ExplicitIngestBaseAddress = value;
     }
 

@@ -104,6 +104,10 @@ internal static class M3terAuthDiagnostics
         return measurements;
     }
 
+    /// <summary>Counts a lookup of a tenant's credentials by its outcome (never by tenant).</summary>
+    public static void RecordTenantLookup(string outcome) =>
+        TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
     public static void RecordTokenRequest(string outcome, string serverAddress) =>
         TokenRequests.Add(1, new KeyValuePair<string, object?>("outcome", outcome), new KeyValuePair<string, object?>("server.address", serverAddress));
 }

@@ -356,14 +356,14 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         }
         catch (Exception ex) when (!(ex is OperationCanceledException && _disposed.IsCancellationRequested))
         {
-            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            M3terAuthDiagnostics.RecordTenantLookup("failed");
             Log.TenantLookupFailed(_logger, state.Tenant, ex.GetType().Name);
             throw SourceFailed(state.Tenant, ex);
         }
 
         if (credentials is null || credentials.IsSameAs(state.Credentials))
         {
-            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", credentials is null ? "unknown" : "unchanged"));
+            M3terAuthDiagnostics.RecordTenantLookup(credentials is null ? "unknown" : "unchanged");
             return null;
         }
 
@@ -391,7 +391,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
             state.Provider.Retire();
         }
 
-        M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "rotated"));
+        M3terAuthDiagnostics.RecordTenantLookup("rotated");
         Log.TenantCredentialsRotated(_logger, state.Tenant);
         return renewed;
     }
@@ -409,7 +409,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
 #pragma warning restore CA1031
         {
             Finish(tenant, lookup);
-            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "failed"));
+            M3terAuthDiagnostics.RecordTenantLookup("failed");
             Log.TenantLookupFailed(_logger, tenant, ex.GetType().Name);
             completion.TrySetException(ex is OperationCanceledException && _disposed.IsCancellationRequested
                 ? new ObjectDisposedException(nameof(IM3terTenantTokenProvider))
@@ -427,7 +427,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
                 }
             }
 
-            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "unknown"));
+            M3terAuthDiagnostics.RecordTenantLookup("unknown");
             completion.TrySetException(UnknownTenant(tenant));
             return;
         }
@@ -440,7 +440,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
         catch (M3terAuthException invalid)
         {
             Finish(tenant, lookup);
-            M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "invalid"));
+            M3terAuthDiagnostics.RecordTenantLookup("invalid");
             completion.TrySetException(invalid);
             return;
         }
@@ -464,7 +464,7 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
             }
         }
 
-        M3terAuthDiagnostics.TenantLookups.Add(1, new KeyValuePair<string, object?>("outcome", "found"));
+        M3terAuthDiagnostics.RecordTenantLookup("found");
         completion.TrySetResult(state);
     }
 

@@ -22,7 +22,7 @@ namespace M3ter.Auth.StackExchangeRedis;
 /// timed-out call is a miss and opens the breaker for <see cref="M3terRedisTokenCacheOptions.BreakDuration"/>, during
 /// which Redis is not called; the connection is made on first use, never in the constructor.</para>
 /// </remarks>
-public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyncDisposable
+public sealed class M3terRedisTokenCache : ISharedTokenCache, ISharedRejectionCache, IDisposable, IAsyncDisposable
 {
     // Lua keeps each compare-and-change atomic (and Redis Cluster safe: every key of a call shares one hash slot).
     // Every script checks the key's type first: a key of another type (left by a script, an older version, a person)
@@ -48,7 +48,18 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         end
         redis.call('HSET', KEYS[1], 'exp', ARGV[1], 'v', ARGV[2], 'fp', ARGV[3])
         redis.call('PEXPIRE', KEYS[1], ARGV[4])
+        redis.call('DEL', KEYS[2])
         return 1
+        """;
+
+    // A refusal of the credentials, shared until it runs out (or a token is written: KEYS[2] above). Bounded as the
+    // token's read is.
+    private const string ReadRejectionScript = """
+        if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end
+        return redis.call('GET', KEYS[1])
+        """;
+    private const string WriteRejectionScript = """
+        return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         """;
     private const string RemoveIfHoldsScript = """
         if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'fp') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -86,6 +97,9 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
 
     /// <summary>The longest a lease is renewed without being released: far beyond any token request with its retries.</summary>
     private static readonly TimeSpan MaxLeaseHold = TimeSpan.FromMinutes(5);
+
+    /// <summary>The longest a shared refusal stays in Redis, whatever the refusing process remembers.</summary>
+    private static readonly TimeSpan MaxRejectionHold = TimeSpan.FromDays(1);
 
     private readonly M3terRedisTokenCacheOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -243,7 +257,7 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         long timeToLiveMs = Math.Max(1, (long)(removeAt - _timeProvider.GetUtcNow()).TotalMilliseconds);
         bool force = keys.Unreadable;
         CallKind kind = keys.LeaseMaybeHeld(_timeProvider.GetUtcNow().UtcTicks) ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this token
-        RedisResult? written = (await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0"]), keys, kind, cancellationToken).ConfigureAwait(false)).Value;
+        RedisResult? written = (await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(WriteIfNewerScript, [k.TokenKey, k.RefusedKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0"]), keys, kind, cancellationToken).ConfigureAwait(false)).Value;
         if (written is not null && (int)written == 1)
         {
             keys.NoteWritten(expiresMs);
@@ -265,6 +279,47 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, IDisposable, IAsyn
         ScopeKeys keys = Keys(scope);
         string fingerprint = keys.Fingerprint(token.AccessToken);
         await RunAsync("remove", (db, k) => db.ScriptEvaluateAsync(RemoveIfHoldsScript, [k.TokenKey], [fingerprint]), keys, CallKind.Read, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<SharedRejection?> ReadRejectionAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
+    {
+        ScopeKeys keys = Keys(scope);
+        RedisResult? result = (await RunAsync("read_rejection", (db, k) => db.ScriptEvaluateAsync(ReadRejectionScript, [k.RefusedKey], [MaxEntryBytes]), keys, CallKind.Read, cancellationToken).ConfigureAwait(false)).Value;
+        if (result is null || result.IsNull)
+        {
+            return null;
+        }
+
+        SharedRejection? rejection = keys.OpenRejection((byte[]?)result);
+        if (rejection is null)
+        {
+            M3terRedisTokenCacheDiagnostics.RecordError("invalid_entry"); // not one this scope wrote: no refusal
+        }
+
+        return rejection;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask WriteRejectionAsync(SharedTokenScope scope, SharedRejection rejection, CancellationToken cancellationToken = default)
+    {
+        if (rejection is null)
+        {
+            throw new ArgumentNullException(nameof(rejection));
+        }
+
+        // It stands until the refusing process's own memory of it ends, and a day at most in Redis.
+        TimeSpan left = rejection.Until - _timeProvider.GetUtcNow();
+        if (left <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        ScopeKeys keys = Keys(scope);
+        byte[] sealedValue = keys.SealRejection(rejection);
+        long timeToLiveMs = Math.Max(1, (long)Math.Min(left.TotalMilliseconds, MaxRejectionHold.TotalMilliseconds));
+        CallKind kind = keys.LeaseMaybeHeld(_timeProvider.GetUtcNow().UtcTicks) ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this answer
+        await RunAsync("write_rejection", (db, k) => db.ScriptEvaluateAsync(WriteRejectionScript, [k.RefusedKey], [sealedValue, timeToLiveMs]), keys, kind, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes the connection if the cache opened it (not one from <see cref="M3terRedisTokenCacheOptions.ConnectionMultiplexerFactory"/>).</summary>

@@ -16,7 +16,8 @@ namespace M3ter.Auth;
 /// and releases the lease. A process that finds the lease taken polls <see cref="ReadAsync"/> for up to
 /// <see cref="LeaseWaitTimeout"/>, then requests a token itself. A background refresh first adopts a newer shared
 /// token, then tries the lease, and never waits for another process's lease. The lease only saves duplicate requests:
-/// nothing depends on it for correctness.</para>
+/// nothing depends on it for correctness. A cache that also implements <see cref="ISharedRejectionCache"/> shares
+/// m3ter's refusal of the credentials the same way.</para>
 /// <para><b>What implementations must do.</b> Be safe for concurrent use. Treat every failure of the store (an outage, a
 /// timeout, an entry that does not decrypt) as a miss: return <see langword="null"/> or do nothing, and never throw to
 /// the provider or make it wait longer than a short, bounded timeout. Keep the entry secret: the

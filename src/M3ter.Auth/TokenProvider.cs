@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.Threading;
 using System.Threading.Tasks;
 using M3ter.Auth.Internal;
@@ -464,6 +465,8 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
                 return delivered;
             }
 
+            await ThrowIfRefusedForTheFleetAsync(cancellationToken).ConfigureAwait(false); // the holder was refused
+
             if (_timeProvider.GetUtcNow().UtcTicks < nextLeaseAttempt)
             {
                 continue;
@@ -500,9 +503,15 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
 
         try
         {
-            // Another process may have shared a token between our read and our lease.
-            return await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false)
-                ?? await RequestAndShareAsync(cancellationToken).ConfigureAwait(false);
+            // Another process may have shared a token between our read and our lease, or been refused and released
+            // the lease after saying so: its refusal is ours too, and asking again would only be refused again.
+            if (await ReadUsableAsync(current, cancellationToken).ConfigureAwait(false) is M3terToken adopted)
+            {
+                return adopted;
+            }
+
+            await ThrowIfRefusedForTheFleetAsync(cancellationToken).ConfigureAwait(false);
+            return await RequestAndShareAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -525,9 +534,46 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
 
     private async Task<M3terToken> RequestAndShareAsync(CancellationToken cancellationToken)
     {
-        M3terToken token = await _tokenClient.RequestTokenAsync(cancellationToken).ConfigureAwait(false);
+        M3terToken token;
+        try
+        {
+            token = await _tokenClient.RequestTokenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (M3terAuthException refused) when (refused.IsCredentialRejection && _shared is ISharedRejectionCache rejections && _options.RejectedCredentialsCacheDuration > TimeSpan.Zero)
+        {
+            // Said before the lease is released, so whoever takes it next reads the refusal instead of asking again.
+            DateTimeOffset now = _timeProvider.GetUtcNow();
+            var rejection = new SharedRejection(refused.StatusCode!.Value, refused.Error, now, new DateTimeOffset(RememberedUntil(now.UtcTicks), TimeSpan.Zero));
+            await Shared(() => rejections.WriteRejectionAsync(_scope!, rejection, CancellationToken.None)).ConfigureAwait(false);
+            throw;
+        }
+
         await Shared(() => _shared!.WriteIfNewerAsync(_scope!, token, cancellationToken)).ConfigureAwait(false);
         return token;
+    }
+
+    /// <summary>Fails like m3ter did if another process of the fleet shared, and still stands by, a refusal of these credentials.</summary>
+    private async Task ThrowIfRefusedForTheFleetAsync(CancellationToken cancellationToken)
+    {
+        if (_shared is not ISharedRejectionCache rejections
+            || await Shared(() => rejections.ReadRejectionAsync(_scope!, cancellationToken)).ConfigureAwait(false) is not SharedRejection rejection
+            || rejection.Until <= _timeProvider.GetUtcNow())
+        {
+            return;
+        }
+
+        string message = string.Format(
+            CultureInfo.InvariantCulture,
+            "m3ter rejected the credentials of access key '{0}' at {1}oauth/token: HTTP {2} ({3}){4}, as another process sharing the token cache found at {5:O}; none of them asks again before {6:O}. Check AccessKeyId and ApiSecret.",
+            _options.AccessKeyId,
+            _options.BaseAddress,
+            (int)rejection.StatusCode,
+            rejection.StatusCode,
+            rejection.Error is null ? string.Empty : ", " + rejection.Error,
+            rejection.RefusedAt,
+            rejection.Until);
+        M3terAuthDiagnostics.SharedCacheRejections.Add(1);
+        throw new M3terAuthException(message, rejection.StatusCode, rejection.Error, errorDescription: null);
     }
 
     /// <summary>Reads the shared token and returns it if it is worth adopting: valid for a while yet, not refused, and newer than <paramref name="current"/>.</summary>
@@ -626,11 +672,7 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
             long now = _timeProvider.GetUtcNow().UtcTicks;
             if (failure is M3terAuthException { IsRemembered: true } rejected && _options.RejectedCredentialsCacheDuration > TimeSpan.Zero)
             {
-                // Saturated: a duration as long as TimeSpan.MaxValue means "until the credentials change", not an overflow.
-                long until = _options.RejectedCredentialsCacheDuration.Ticks > DateTimeOffset.MaxValue.UtcTicks - now
-                    ? DateTimeOffset.MaxValue.UtcTicks
-                    : now + _options.RejectedCredentialsCacheDuration.Ticks;
-                Volatile.Write(ref _rejection, new Rejection(rejected, now, until));
+                Volatile.Write(ref _rejection, new Rejection(rejected, now, RememberedUntil(now)));
             }
 
             // A background refresh while the token is still valid: keep serving it and try again later, backing off
@@ -679,6 +721,15 @@ public sealed class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSou
             Log.BackgroundRefreshStillFailing(_logger, failures, retryIn, failure.Message);
         }
     }
+
+    /// <summary>
+    /// Until when a rejection made at <paramref name="nowTicks"/> is remembered. Saturated: a duration as long as
+    /// <see cref="TimeSpan.MaxValue"/> means "until the credentials change", not an overflow.
+    /// </summary>
+    private long RememberedUntil(long nowTicks) =>
+        _options.RejectedCredentialsCacheDuration.Ticks > DateTimeOffset.MaxValue.UtcTicks - nowTicks
+            ? DateTimeOffset.MaxValue.UtcTicks
+            : nowTicks + _options.RejectedCredentialsCacheDuration.Ticks;
 
     /// <summary>How long to back off after <paramref name="failures"/> failed refreshes, and not before a remembered rejection expires.</summary>
     private long BackoffTicks(long now, int failures)

@@ -25,7 +25,7 @@ internal sealed class FleetMember : IAsyncDisposable
 
     public M3terRedisTokenCache? Cache => Services.GetService<ISharedTokenCache>() as M3terRedisTokenCache;
 
-    public static FleetMember Create(M3terEmulator m3ter, string? redis, Action<M3terRedisTokenCacheOptions>? cache = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
+    public static FleetMember Create(M3terEmulator m3ter, string? redis, Action<M3terRedisTokenCacheOptions>? cache = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null, Action<M3terAuthOptions>? auth = null)
     {
         var services = new ServiceCollection();
         if (logs is not null)
@@ -37,6 +37,7 @@ internal sealed class FleetMember : IAsyncDisposable
         {
             m3ter.Configure(o);
             o.RetryDelay = TimeSpan.FromMilliseconds(20);
+            auth?.Invoke(o);
         });
         if (redis is not null)
         {

@@ -299,16 +299,6 @@ public sealed class ServiceCollectionTests
     }
 
     /// <summary>Waits (in real time, bounded) for background work the test started.</summary>
-    private static async Task Eventually(Func<bool> condition)
-    {
-        for (int i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition(), "condition not reached within 5 s");
-    }
-
     [Fact]
     public async Task ConfigurationReload_NewCredentials_AreUsedForTheNextToken_AndTheOldTokenIsServedUntilItArrives()
     {
@@ -324,7 +314,7 @@ public sealed class ServiceCollectionTests
         source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
 
         // No caller waits: the new credentials fetch in the background, without any call to start them.
-        await Eventually(() => registration.Provider.CachedToken is { } t && !ReferenceEquals(t, before));
+        await TestWait.UntilAsync(() => registration.Provider.CachedToken is { } t && !ReferenceEquals(t, before));
         M3terToken after = await provider.GetTokenAsync();
         Assert.NotSame(before, after);
         Assert.Same(after, await provider.GetTokenAsync());
@@ -361,14 +351,14 @@ public sealed class ServiceCollectionTests
         M3terToken old = await provider.GetTokenAsync();
 
         source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "old-secret" });
-        await Eventually(() => { lock (basics) { return basics.Count == 2; } });
+        await TestWait.UntilAsync(() => { lock (basics) { return basics.Count == 2; } });
         for (int i = 0; i < 50; i++)
         {
             Assert.Same(old, await provider.GetTokenAsync()); // the half-rotated pair is refused: keep the old token
         }
 
         source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
-        await Eventually(() => sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider.CachedToken?.AccessToken == "pair-token-2");
+        await TestWait.UntilAsync(() => sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider.CachedToken?.AccessToken == "pair-token-2");
         for (int i = 0; i < 50; i++)
         {
             Assert.Equal("pair-token-2", (await provider.GetTokenAsync()).AccessToken); // never the old token again

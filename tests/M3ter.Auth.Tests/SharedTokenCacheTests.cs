@@ -28,16 +28,6 @@ public sealed class SharedTokenCacheTests
     private TokenProvider Provider(ITokenClient? client = null, ISharedTokenCache? cache = null, Action<M3terAuthOptions>? configure = null) =>
         new(client ?? _client, TestOptions.Create(configure), _time, null, cache ?? _cache) { Random = () => 0 };
 
-    private static async Task Eventually(Func<bool> condition)
-    {
-        for (int i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition(), "condition not reached within 5 s");
-    }
-
     /// <summary>Moves the provider's clock on in poll-sized steps (up to 5 s) until <paramref name="waiting"/> completes; returns how far it moved.</summary>
     private async Task<TimeSpan> PollUntilDoneAsync(Task waiting)
     {
@@ -73,8 +63,8 @@ public sealed class SharedTokenCacheTests
 
         _time.Advance(TimeSpan.FromMinutes(1)); // 2 min 10 s left: the refresh fetches whatever the store says
         Assert.Same(first, await provider.GetTokenAsync());
-        await Eventually(() => _client.Calls == 2);
-        await Eventually(() => provider.GetTokenAsync().AsTask().Result != first);
+        await TestWait.UntilAsync(() => _client.Calls == 2);
+        await TestWait.UntilAsync(() => provider.GetTokenAsync().AsTask().Result != first);
     }
 
     [Fact]
@@ -127,7 +117,7 @@ public sealed class SharedTokenCacheTests
         TokenProvider[] fleet = Enumerable.Range(0, 10).Select(_ => Provider(client)).ToArray();
 
         Task<M3terToken>[] tokens = fleet.Select(p => p.GetTokenAsync().AsTask()).ToArray();
-        await Eventually(() => client.Calls == 1 && _cache.LeaseRefusals == 9);
+        await TestWait.UntilAsync(() => client.Calls == 1 && _cache.LeaseRefusals == 9);
         for (int i = 0; i < 5; i++)
         {
             _time.Advance(TimeSpan.FromMilliseconds(50)); // the waiting processes poll on the provider's clock
@@ -154,7 +144,7 @@ public sealed class SharedTokenCacheTests
         using TokenProvider provider = Provider();
 
         Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
-        await Eventually(() => _cache.LeaseRefusals == 1);
+        await TestWait.UntilAsync(() => _cache.LeaseRefusals == 1);
         Assert.False(waiting.IsCompleted);
         await PollUntilDoneAsync(waiting);
 
@@ -169,7 +159,7 @@ public sealed class SharedTokenCacheTests
         _cache.LeaseHeldElsewhere = true;
         using TokenProvider provider = Provider();
         Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
-        await Eventually(() => _cache.LeaseRefusals == 1);
+        await TestWait.UntilAsync(() => _cache.LeaseRefusals == 1);
 
         _cache.LeaseHeldElsewhere = false; // the holder's token request failed, and it released the lease
         TimeSpan waited = await PollUntilDoneAsync(waiting);
@@ -185,7 +175,7 @@ public sealed class SharedTokenCacheTests
         _cache.LeaseHeldElsewhere = true;
         using TokenProvider provider = Provider();
         Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
-        await Eventually(() => _cache.LeaseRefusals == 1);
+        await TestWait.UntilAsync(() => _cache.LeaseRefusals == 1);
 
         _cache.Unavailable = "Redis is unavailable (test)"; // nobody's token can arrive through it now
         TimeSpan waited = await PollUntilDoneAsync(waiting);
@@ -224,7 +214,7 @@ public sealed class SharedTokenCacheTests
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(35)); // the refresh falls due
 
-        await Eventually(() => provider.CachedToken?.AccessToken == "from-another-process");
+        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "from-another-process");
         Assert.Equal(1, _client.Calls);
     }
 
@@ -237,7 +227,7 @@ public sealed class SharedTokenCacheTests
         _cache.Calls.Clear();
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // due: read (nothing newer), lease (taken)
-        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
         Assert.Same(first, await provider.GetTokenAsync());
         Assert.Equal(new[] { "read", "lease" }, _cache.Calls); // a refresh never waits (polls) for another process's lease
         Assert.Equal(0, provider.GetStatus().RefreshFailures); // and that is not a failure
@@ -246,7 +236,7 @@ public sealed class SharedTokenCacheTests
         _cache.Stored = newer;
         _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
 
-        await Eventually(() => provider.CachedToken?.AccessToken == "holders-token");
+        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "holders-token");
         Assert.Equal(1, _client.Calls);
     }
 
@@ -345,95 +335,6 @@ public sealed class SharedTokenCacheTests
             System.Text.Encoding.UTF8.GetBytes("purpose"));
 
         Assert.Equal(expected, scope.DeriveKey("purpose", 70));
-    }
-
-    /// <summary>An in-memory shared cache with the Redis semantics: write if newer, compare-and-delete, an exclusive lease.</summary>
-    private sealed class InMemorySharedCache : ISharedTokenCache
-    {
-        private readonly object _gate = new();
-        private string? _leaseOwner;
-        private int _leaseRefusals;
-
-        public ConcurrentQueue<string> Calls { get; } = new();
-
-        public M3terToken? Stored { get; set; }
-
-        public bool LeaseHeldElsewhere { get; set; }
-
-        public bool FailRemovals { get; set; }
-
-        public int LeaseRefusals => Volatile.Read(ref _leaseRefusals);
-
-        public TimeSpan LeaseWaitTimeout => TimeSpan.FromSeconds(3);
-
-        public string? Unavailable { get; set; }
-
-        public ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
-        {
-            Calls.Enqueue("read");
-            lock (_gate)
-            {
-                return new ValueTask<M3terToken?>(Stored);
-            }
-        }
-
-        public ValueTask<bool> TryAcquireLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
-        {
-            Calls.Enqueue("lease");
-            lock (_gate)
-            {
-                if (LeaseHeldElsewhere || _leaseOwner is not null)
-                {
-                    _leaseRefusals++;
-                    return new ValueTask<bool>(false);
-                }
-
-                _leaseOwner = scope.LeaseOwner;
-                return new ValueTask<bool>(true);
-            }
-        }
-
-        public ValueTask ReleaseLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
-        {
-            Calls.Enqueue("release");
-            lock (_gate)
-            {
-                if (_leaseOwner == scope.LeaseOwner)
-                {
-                    _leaseOwner = null;
-                }
-            }
-
-            return default;
-        }
-
-        public ValueTask WriteIfNewerAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
-        {
-            Calls.Enqueue("write");
-            lock (_gate)
-            {
-                if (Stored is null || Stored.ExpiresAt < token.ExpiresAt)
-                {
-                    Stored = token;
-                }
-            }
-
-            return default;
-        }
-
-        public ValueTask RemoveIfHoldsAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
-        {
-            Calls.Enqueue("remove");
-            lock (_gate)
-            {
-                if (!FailRemovals && Stored?.AccessToken == token.AccessToken)
-                {
-                    Stored = null;
-                }
-            }
-
-            return default;
-        }
     }
 
     private sealed class ThrowingCache : ISharedTokenCache

@@ -29,6 +29,20 @@ internal static class TestOptions
     public static FakeTimeProvider Clock() => new(new DateTimeOffset(2026, 11, 27, 12, 0, 0, TimeSpan.Zero));
 }
 
+/// <summary>Waits on the real clock for what other threads do (a background fetch, a timer's callback), up to 5 s.</summary>
+internal static class TestWait
+{
+    public static async Task UntilAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition(), "condition not reached within 5 s");
+    }
+}
+
 /// <summary>An <see cref="ITokenClient"/> whose behaviour each test scripts; counts calls and issues numbered tokens.</summary>
 internal sealed class FakeTokenClient(TimeProvider time, TimeSpan? lifetime = null) : ITokenClient
 {

@@ -15,16 +15,6 @@ public sealed class TokenProviderRobustnessTests
     private readonly FakeTimeProvider _time = TestOptions.Clock();
     private readonly CapturingLoggerProvider _logs = new();
 
-    private static async Task Eventually(Func<bool> condition)
-    {
-        for (int i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition(), "condition not reached within 5 s");
-    }
-
     /// <summary>A logger whose sink fails (disk full, broken pipe): Microsoft's Logger rethrows that as an AggregateException.</summary>
     private sealed class ThrowingLogger : ILogger
     {
@@ -120,11 +110,11 @@ public sealed class TokenProviderRobustnessTests
         var refresh = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
         client.Behaviour = _ => refresh.Task;
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // the refresh starts by itself
-        await Eventually(() => client.Calls == 2);
+        await TestWait.UntilAsync(() => client.Calls == 2);
 
         provider.Retire(); // a reload replaced it
         refresh.SetException(new M3terAuthException("m3ter rejected the credentials of access key 'old'", HttpStatusCode.Unauthorized, "invalid_client", null));
-        await Eventually(() => !provider.IsFetching);
+        await TestWait.UntilAsync(() => !provider.IsFetching);
 
         Assert.DoesNotContain(_logs.Logs, l => l.Level >= LogLevel.Error);
     }

@@ -26,16 +26,6 @@ public sealed class TokenProviderTests
         new(_client, TestOptions.Create(configure), _time, new Logger<TokenProvider>(new LoggerFactory(new[] { _logs }))) { Random = () => jitter };
 
     /// <summary>Waits (in real time, bounded) until a background task the test started has finished.</summary>
-    private static async Task Eventually(Func<bool> condition)
-    {
-        for (int i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10);
-        }
-
-        Assert.True(condition(), "condition not reached within 5 s");
-    }
-
     [Fact]
     public async Task GetTokenAsync_WarmCache_ReturnsCachedTokenWithoutRequest()
     {
@@ -94,7 +84,7 @@ public sealed class TokenProviderTests
         Task<M3terToken>[] callers = Enumerable.Range(0, 500)
             .Select(_ => Task.Run(async () => await provider.GetTokenAsync()))
             .ToArray();
-        await Eventually(() => _client.Calls == 1);
+        await TestWait.UntilAsync(() => _client.Calls == 1);
         await Task.Delay(50); // give every caller the chance to (wrongly) start its own request
         _client.Gate.SetResult();
         M3terToken[] tokens = await Task.WhenAll(callers);
@@ -112,7 +102,7 @@ public sealed class TokenProviderTests
 
         Task<M3terToken> cancelled = provider.GetTokenAsync(cts.Token).AsTask();
         Task<M3terToken> patient = provider.GetTokenAsync().AsTask();
-        await Eventually(() => _client.Calls == 1);
+        await TestWait.UntilAsync(() => _client.Calls == 1);
         cts.Cancel();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
@@ -157,9 +147,9 @@ public sealed class TokenProviderTests
 
         Assert.All(calls, c => Assert.True(c.IsCompletedSuccessfully));
         Assert.All(calls, c => Assert.Same(first, c.Result));
-        await Eventually(() => _client.Calls == 2);
+        await TestWait.UntilAsync(() => _client.Calls == 2);
         _client.Gate.SetResult();
-        await Eventually(() => provider.CachedToken?.AccessToken == "token-2");
+        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-2");
         Assert.Equal(2, _client.Calls);
         Assert.Equal("token-2", (await provider.GetTokenAsync()).AccessToken);
     }
@@ -273,7 +263,7 @@ public sealed class TokenProviderTests
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
         Assert.Same(first, await provider.GetTokenAsync());
-        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
 
         // Within the back-off nothing new is requested however many callers come.
         for (int i = 0; i < 100; i++)
@@ -287,7 +277,7 @@ public sealed class TokenProviderTests
         // After the back-off it tries again by itself; once the endpoint recovers the new token is used.
         _client.Behaviour = null;
         _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
-        await Eventually(() => provider.CachedToken?.AccessToken == "token-3");
+        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-3");
         Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning);
     }
 
@@ -302,12 +292,12 @@ public sealed class TokenProviderTests
         for (int attempt = 0; attempt < 20 && _time.GetUtcNow() < first.ExpiresAt; attempt++)
         {
             // The failed attempt is over and its retry is scheduled; no caller is needed to start it.
-            await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+            await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
             Assert.True(provider.RefreshAt < first.ExpiresAt);
             Assert.Same(first, await provider.GetTokenAsync());
             int calls = _client.Calls;
             _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
-            await Eventually(() => _client.Calls == calls + 1);
+            await TestWait.UntilAsync(() => _client.Calls == calls + 1);
         }
 
         Assert.True(_client.Calls >= 8, "the refresh is retried with back-off while the token lasts");
@@ -321,7 +311,7 @@ public sealed class TokenProviderTests
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // a quiet process: nobody calls
 
-        await Eventually(() => provider.CachedToken?.AccessToken == "token-2");
+        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-2");
         Assert.Equal(2, _client.Calls);
     }
 
@@ -337,16 +327,16 @@ public sealed class TokenProviderTests
         var failing = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
         _client.Behaviour = call => call == 2 ? failing.Task : Task.FromResult(_client.Issue(call));
         _time.Advance(TimeSpan.FromSeconds(5)); // halfway: the timer starts the refresh
-        await Eventually(() => _client.Calls == 2);
+        await TestWait.UntilAsync(() => _client.Calls == 2);
         _time.Advance(TimeSpan.FromMilliseconds(4700)); // 300 ms left
 
         failing.SetException(new M3terAuthException("boom")); // retry in half of what is left: 150 ms
-        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
         Assert.Equal(TimeSpan.FromMilliseconds(150), provider.RefreshAt!.Value - _time.GetUtcNow());
         _time.Advance(TimeSpan.FromMilliseconds(150));
 
-        await Eventually(() => _client.Calls == 3);
-        await Eventually(() => provider.CachedToken?.AccessToken == "token-3");
+        await TestWait.UntilAsync(() => _client.Calls == 3);
+        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-3");
     }
 
     [Fact]
@@ -359,7 +349,7 @@ public sealed class TokenProviderTests
         _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("boom"));
         _time.Advance(TimeSpan.FromMilliseconds(9950)); // 50 ms left: no room for another try
 
-        await Eventually(() => _client.Calls >= 2 && !provider.IsFetching);
+        await TestWait.UntilAsync(() => _client.Calls >= 2 && !provider.IsFetching);
         await Task.Delay(200);
 
         Assert.Equal(2, _client.Calls);
@@ -374,7 +364,7 @@ public sealed class TokenProviderTests
         _client.Behaviour = _ => Task.FromException<M3terToken>(new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing."));
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
-        await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
         for (int i = 0; i < 100; i++)
         {
             Assert.Same(first, await provider.GetTokenAsync());
@@ -473,12 +463,12 @@ public sealed class TokenProviderTests
         _time.Advance(TimeSpan.FromMinutes(55)); // the refresh point of a 1-hour token
         for (int round = 0; round < 4; round++)
         {
-            await Eventually(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+            await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
             Assert.Same(first, await provider.GetTokenAsync());
             _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
         }
 
-        await Eventually(() => !provider.IsFetching);
+        await TestWait.UntilAsync(() => !provider.IsFetching);
         Assert.True(endpoint.Calls >= 1 + (4 * 3), $"{endpoint.Calls} token requests");
         Assert.DoesNotContain(_logs.Logs, l => l.Level >= LogLevel.Error);
         Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning);
@@ -496,7 +486,7 @@ public sealed class TokenProviderTests
         var failing = new TaskCompletionSource<M3terToken>(TaskCreationOptions.RunContinuationsAsynchronously);
         _client.Behaviour = _ => failing.Task;
         Task<M3terToken>[] callers = Enumerable.Range(0, 50).Select(_ => provider.GetTokenAsync().AsTask()).ToArray();
-        await Eventually(() => _client.Calls == 1);
+        await TestWait.UntilAsync(() => _client.Calls == 1);
 
         var shared = new M3terAuthException("down", HttpStatusCode.ServiceUnavailable, "e", "d", new HttpRequestException("connection reset"));
         failing.SetException(shared);
@@ -594,7 +584,7 @@ public sealed class TokenProviderTests
                 _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("background failure nobody awaits"));
                 _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(1));
                 await provider.GetTokenAsync();
-                await Eventually(() => _client.Calls == 2);
+                await TestWait.UntilAsync(() => _client.Calls == 2);
                 await Task.Delay(50);
             }
 
@@ -616,7 +606,7 @@ public sealed class TokenProviderTests
         var provider = CreateProvider();
         _client.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task<M3terToken> waiting = provider.GetTokenAsync().AsTask();
-        await Eventually(() => _client.Calls == 1);
+        await TestWait.UntilAsync(() => _client.Calls == 1);
 
         provider.Dispose();
 

@@ -22,6 +22,7 @@ internal sealed class ScopeKeys
     private readonly byte[] _encryptionKey;
     private readonly byte[] _fingerprintKey;
     private readonly byte[] _associatedPrefix;
+    private readonly byte[] _refusedAssociated;
     private int _unreadable;
     private long _newestSeenMs;
     private long _leaseMaybeHeldUntilTicks;
@@ -33,6 +34,9 @@ internal sealed class ScopeKeys
         string tokenKey = keyPrefix + "{" + tag + "}:token";
         TokenKey = tokenKey;
         LeaseKey = keyPrefix + "{" + tag + "}:lease";
+        string refusedKey = keyPrefix + "{" + tag + "}:refused";
+        RefusedKey = refusedKey;
+        _refusedAssociated = Encoding.UTF8.GetBytes("m3ter-auth/redis/v1\n" + refusedKey + "\n");
         _encryptionKey = scope.DeriveKey("m3ter-auth/redis/entry-encryption/v1", 32);
         _fingerprintKey = scope.DeriveKey("m3ter-auth/redis/token-fingerprint/v1", 32);
         _associatedPrefix = Encoding.UTF8.GetBytes("m3ter-auth/redis/v1\n" + tokenKey + "\n");
@@ -43,6 +47,9 @@ internal sealed class ScopeKeys
 
     /// <summary>Gets the key of the lease, in the same hash slot as <see cref="TokenKey"/>.</summary>
     public RedisKey LeaseKey { get; }
+
+    /// <summary>Gets the key of a shared refusal of the credentials (a string, sealed like the token), in the same hash slot.</summary>
+    public RedisKey RefusedKey { get; }
 
     /// <summary>Gets a value indicating whether the last read found an entry this scope cannot read: the next write replaces it.</summary>
     public bool Unreadable => Volatile.Read(ref _unreadable) != 0;
@@ -154,6 +161,55 @@ internal sealed class ScopeKeys
         finally
         {
             CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
+
+    /// <summary>Encrypts a refusal: version, nonce, tag, ciphertext of when, until when, the status and the error code.</summary>
+    public byte[] SealRejection(SharedRejection rejection)
+    {
+        byte[] error = Encoding.UTF8.GetBytes(rejection.Error ?? string.Empty);
+        var plaintext = new byte[8 + 8 + 4 + error.Length];
+        BinaryPrimitives.WriteInt64LittleEndian(plaintext, rejection.RefusedAt.UtcTicks);
+        BinaryPrimitives.WriteInt64LittleEndian(plaintext.AsSpan(8), rejection.Until.UtcTicks);
+        BinaryPrimitives.WriteInt32LittleEndian(plaintext.AsSpan(16), (int)rejection.StatusCode);
+        error.CopyTo(plaintext, 20);
+
+        var sealedValue = new byte[1 + NonceSize + TagSize + plaintext.Length];
+        sealedValue[0] = FormatVersion;
+        Span<byte> nonce = sealedValue.AsSpan(1, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        using var aes = new AesGcm(_encryptionKey, TagSize);
+        aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), _refusedAssociated);
+        return sealedValue;
+    }
+
+    /// <summary>Decrypts and checks a refusal; null for anything this scope did not write.</summary>
+    public SharedRejection? OpenRejection(byte[]? sealedValue)
+    {
+        if (sealedValue is null || sealedValue.Length < 1 + NonceSize + TagSize + 20 || sealedValue[0] != FormatVersion)
+        {
+            return null;
+        }
+
+        var plaintext = new byte[sealedValue.Length - 1 - NonceSize - TagSize];
+        try
+        {
+            using var aes = new AesGcm(_encryptionKey, TagSize);
+            aes.Decrypt(sealedValue.AsSpan(1, NonceSize), sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), plaintext, _refusedAssociated);
+            long at = BinaryPrimitives.ReadInt64LittleEndian(plaintext);
+            long until = BinaryPrimitives.ReadInt64LittleEndian(plaintext.AsSpan(8));
+            int status = BinaryPrimitives.ReadInt32LittleEndian(plaintext.AsSpan(16));
+            if (at < DateTimeOffset.MinValue.UtcTicks || until > DateTimeOffset.MaxValue.UtcTicks || at > until || status is < 100 or > 599)
+            {
+                return null;
+            }
+
+            string? error = plaintext.Length > 20 ? Encoding.UTF8.GetString(plaintext, 20, plaintext.Length - 20) : null;
+            return new SharedRejection((System.Net.HttpStatusCode)status, error, new DateTimeOffset(at, TimeSpan.Zero), new DateTimeOffset(until, TimeSpan.Zero));
+        }
+        catch (CryptographicException)
+        {
+            return null;
         }
     }
 

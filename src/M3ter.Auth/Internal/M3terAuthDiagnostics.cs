@@ -34,6 +34,10 @@ internal static class M3terAuthDiagnostics
     public static readonly Counter<long> SharedCacheLeaseWaits = Meter.CreateCounter<long>(
         "m3ter.auth.shared_cache.lease_waits", unit: "{wait}", description: "Waits for the token another process was requesting under the shared cache's lease.");
 
+    /// <summary>Times a process failed its callers with a refusal of its credentials another process of the fleet shared, without asking m3ter itself.</summary>
+    public static readonly Counter<long> SharedCacheRejections = Meter.CreateCounter<long>(
+        "m3ter.auth.shared_cache.rejections", unit: "{rejection}", description: "Refusals of the credentials read from the shared token cache instead of asked for.");
+
     /// <summary>How long getting a token took (every attempt and the waits between them), in seconds, tagged with the outcome.</summary>
     public static readonly Histogram<double> TokenRequestDuration = Meter.CreateHistogram<double>(
         "m3ter.auth.token.request.duration", unit: "s", description: "How long obtaining a token from the token endpoint took, retries included.");

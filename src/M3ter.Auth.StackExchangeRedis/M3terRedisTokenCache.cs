@@ -101,6 +101,9 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, ISharedRejectionCa
     /// <summary>The longest a shared refusal stays in Redis, whatever the refusing process remembers.</summary>
     private static readonly TimeSpan MaxRejectionHold = TimeSpan.FromDays(1);
 
+    /// <summary>Whose entry the warm-up reads: none that any credentials can have (a reserved host, a fixed key).</summary>
+    private static readonly Lazy<SharedTokenScope> WarmUpScope = new(() => new SharedTokenScope(new Uri("https://warm-up.invalid/"), "m3ter-auth-warm-up", "m3ter-auth-warm-up", "warm-up"));
+
     private readonly M3terRedisTokenCacheOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -320,6 +323,27 @@ public sealed class M3terRedisTokenCache : ISharedTokenCache, ISharedRejectionCa
         long timeToLiveMs = Math.Max(1, (long)Math.Min(left.TotalMilliseconds, MaxRejectionHold.TotalMilliseconds));
         CallKind kind = keys.LeaseMaybeHeld(_timeProvider.GetUtcNow().UtcTicks) ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this answer
         await RunAsync("write_rejection", (db, k) => db.ScriptEvaluateAsync(WriteRejectionScript, [k.RefusedKey], [sealedValue, timeToLiveMs]), keys, kind, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens the connection and sends one read (of a key no registration uses), so the first real call finds both
+    /// ready; bounded like any first call, by <see cref="M3terRedisTokenCacheOptions.ConnectTimeout"/>. Never throws:
+    /// a failure opens the breaker, as any failed call does.
+    /// </summary>
+    internal async Task WarmUpAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReadAsync(WarmUpScope.Value, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The host gave up starting: nothing to warm.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile.
+        }
     }
 
     /// <summary>Closes the connection if the cache opened it (not one from <see cref="M3terRedisTokenCacheOptions.ConnectionMultiplexerFactory"/>).</summary>

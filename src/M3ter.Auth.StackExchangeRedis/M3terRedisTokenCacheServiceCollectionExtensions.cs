@@ -3,6 +3,7 @@ using M3ter.Auth;
 using M3ter.Auth.StackExchangeRedis;
 using M3ter.Auth.StackExchangeRedis.Internal;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -40,6 +41,7 @@ public static class M3terRedisTokenCacheServiceCollectionExtensions
             sp.GetRequiredService<IOptions<M3terRedisTokenCacheOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<M3terRedisTokenCache>>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, M3terRedisConnectOnStartService>());
         return services;
     }
 }

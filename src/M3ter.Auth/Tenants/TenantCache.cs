@@ -123,6 +123,15 @@ internal sealed class TenantCache : IM3terTenantTokenProvider, IDisposable
     }
 
     /// <summary>The handler's warm path: the tenant's route if it is held (and marks it used).</summary>
+    /// <summary>The tenants held now (a moment's view, without a lock), for the health check.</summary>
+    internal IEnumerable<TenantState> HeldTenants()
+    {
+        foreach (KeyValuePair<string, TenantState> pair in _held)
+        {
+            yield return pair.Value;
+        }
+    }
+
     internal bool TryGetHeld(string tenant, out TenantState state)
     {
         // Requests for one tenant tend to come in runs (a batch, a worker): the last one used is checked first, by

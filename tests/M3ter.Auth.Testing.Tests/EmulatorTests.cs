@@ -15,7 +15,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
-namespace M3ter.Auth.IntegrationTests;
+namespace M3ter.Auth.Testing.Tests;
 
 /// <summary>M3ter.Auth.Testing as a product: its defects fixed, its faithfulness to m3ter, and what users get from it.</summary>
 public sealed class EmulatorTests

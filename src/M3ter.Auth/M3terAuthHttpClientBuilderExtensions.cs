@@ -2,7 +2,6 @@ using System;
 using M3ter.Auth;
 using M3ter.Auth.Internal;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

@@ -1,7 +1,6 @@
 using System;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Threading;
 
 namespace M3ter.Auth;

@@ -67,4 +67,7 @@ public sealed class M3terRedisTokenCacheOptions
     /// takes the lease over within <see cref="LeaseDuration"/>) or when Redis becomes unavailable.
     /// </value>
     public TimeSpan LeaseWaitTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A copy of every setting (those added later too), so that changes made after the cache was created do not reach it.</summary>
+    internal M3terRedisTokenCacheOptions Clone() => (M3terRedisTokenCacheOptions)MemberwiseClone();
 }

@@ -6,26 +6,39 @@ using System.Threading.Tasks;
 
 namespace M3ter.Auth.Tests;
 
-/// <summary>House rules for the public surface, checked rather than remembered (after Duende's convention tests).</summary>
+/// <summary>House rules for the public surface of each of the three packages, checked rather than remembered (after Duende's convention tests).</summary>
 public sealed class ConventionTests
 {
-    private static readonly Type[] PublicTypes = typeof(TokenProvider).Assembly.GetExportedTypes();
+    private static readonly Type[] CoreTypes = typeof(TokenProvider).Assembly.GetExportedTypes();
 
-    [Fact]
-    public void PublicTypes_AreSealedStaticInterfacesEnumsOrExceptions()
+    public static TheoryData<string> Packages => new() { "M3ter.Auth", "M3ter.Auth.StackExchangeRedis", "M3ter.Auth.Testing" };
+
+    private static Type[] PublicTypesOf(string package) => package switch
     {
-        Type[] offenders = PublicTypes
+        "M3ter.Auth" => CoreTypes,
+        "M3ter.Auth.StackExchangeRedis" => typeof(M3ter.Auth.StackExchangeRedis.M3terRedisTokenCache).Assembly.GetExportedTypes(),
+        "M3ter.Auth.Testing" => typeof(M3ter.Auth.Testing.M3terEmulator).Assembly.GetExportedTypes(),
+        _ => throw new ArgumentOutOfRangeException(nameof(package), package, null),
+    };
+
+    [Theory]
+    [MemberData(nameof(Packages))]
+    public void PublicTypes_AreSealedStaticInterfacesEnumsOrExceptions(string package)
+    {
+        Type[] publicTypes = PublicTypesOf(package);
+        Type[] offenders = publicTypes
             .Where(t => t.IsClass && !t.IsSealed && !(t.IsAbstract && t.IsSealed) && !typeof(Exception).IsAssignableFrom(t))
             .ToArray();
 
         Assert.Empty(offenders);
-        Assert.NotEmpty(PublicTypes);
+        Assert.NotEmpty(publicTypes);
     }
 
-    [Fact]
-    public void AsyncMethods_EndInAsyncAndTakeCancellationTokenLast()
+    [Theory]
+    [MemberData(nameof(Packages))]
+    public void AsyncMethods_EndInAsyncAndTakeCancellationTokenLast(string package)
     {
-        var asyncMethods = PublicTypes
+        var asyncMethods = PublicTypesOf(package)
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
             .Where(m => typeof(Task).IsAssignableFrom(m.ReturnType) || (m.ReturnType.IsGenericType && m.ReturnType.GetGenericTypeDefinition() == typeof(ValueTask<>)))
             .ToArray();
@@ -39,27 +52,30 @@ public sealed class ConventionTests
         });
     }
 
-    [Fact]
-    public void DependencyInjectionExtensions_LiveInTheDependencyInjectionNamespace()
+    [Theory]
+    [MemberData(nameof(Packages))]
+    public void DependencyInjectionExtensions_LiveInTheDependencyInjectionNamespace(string package)
     {
-        Type[] extensions = PublicTypes.Where(t => t.Name.EndsWith("Extensions", StringComparison.Ordinal)).ToArray();
+        Type[] extensions = PublicTypesOf(package).Where(t => t.Name.EndsWith("Extensions", StringComparison.Ordinal)).ToArray();
         Type[] registering = extensions.Where(t => t.GetMethods().Any(m => m.GetParameters().FirstOrDefault()?.ParameterType is Type first
             && (first == typeof(Microsoft.Extensions.DependencyInjection.IServiceCollection) || first == typeof(Microsoft.Extensions.DependencyInjection.IHttpClientBuilder)))).ToArray();
 
         // Registration (on IServiceCollection or IHttpClientBuilder) is found where DI users look; the request tag lives with the library's types.
-        Assert.Equal(3, registering.Length);
+        Assert.Equal(package switch { "M3ter.Auth" => 3, "M3ter.Auth.StackExchangeRedis" => 1, _ => 0 }, registering.Length);
         Assert.All(registering, t => Assert.Equal("Microsoft.Extensions.DependencyInjection", t.Namespace));
-        Assert.All(extensions.Except(registering), t => Assert.Equal("M3ter.Auth", t.Namespace));
+        Assert.All(extensions.Except(registering), t => Assert.Equal(package, t.Namespace));
     }
 }
 
-/// <summary>No thread-pool blocking on async paths: blocking waits are allowed only in the documented synchronous Send.</summary>
+/// <summary>No thread-pool blocking on async paths, in any of the three packages: blocking waits are allowed only in the documented synchronous Send.</summary>
 public sealed class BlockingCallTests
 {
-    [Fact]
-    public void BlockingWaits_AppearOnlyInTheSynchronousSendPath()
+    [Theory]
+    [MemberData(nameof(ConventionTests.Packages), MemberType = typeof(ConventionTests))]
+    public void BlockingWaits_AppearOnlyInTheSynchronousSendPath(string package)
     {
-        string src = System.IO.Path.Combine(RepositoryRoot.Path, "src", "M3ter.Auth");
+        string src = System.IO.Path.Combine(RepositoryRoot.Path, "src", package);
+        Assert.True(System.IO.Directory.Exists(src), src);
         string[] blocking = { ".GetAwaiter().GetResult()", ".Wait(", ".WaitAll(" };
         var offenders = new System.Collections.Generic.List<string>();
         foreach (string file in System.IO.Directory.EnumerateFiles(src, "*.cs", System.IO.SearchOption.AllDirectories).Where(f => !f.Contains("/obj/", StringComparison.Ordinal)))

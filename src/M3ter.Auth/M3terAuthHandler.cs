@@ -39,9 +39,6 @@ namespace M3ter.Auth;
 /// </remarks>
 public sealed class M3terAuthHandler : DelegatingHandler
 {
-    /// <summary>How long a token whose fresh replay was refused is trusted to be refused for other reasons.</summary>
-    internal static readonly TimeSpan PermanentRejectionCooldown = TimeSpan.FromMinutes(1);
-
     private readonly AuthRoute? _fixedRoute;
     private readonly M3terAuthRegistration? _registration;
     private readonly TenantCache? _tenants;
@@ -109,7 +106,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
         else
         {
-            return SendForTenantAsync(request, cancellationToken);
+            return SendCoreAsync(request, async: true, cancellationToken).AsTask(); // a tenant to look up, or none
         }
 
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
@@ -138,13 +135,13 @@ public sealed class M3terAuthHandler : DelegatingHandler
         var sent = new SentAs(uri, request.Method, request.Content, route, token, callers);
         headers.Authorization = token.HeaderValue;
         Task<HttpResponseMessage> sending = SendOnce(request, callers, cancellationToken);
-        if (IsCompletedSuccessfully(sending) && !IsRefusal(sending.Result))
+        if (IsCompletedSuccessfully(sending) && !Replay.IsRefusal(sending.Result))
         {
             headers.Authorization = callers;
             return sending;
         }
 
-        return CompleteAsync(sending, request, sent, cancellationToken);
+        return CompleteAsync(sending, request, sent, async: true, cancellationToken).AsTask();
     }
 
     /// <summary>
@@ -190,21 +187,6 @@ public sealed class M3terAuthHandler : DelegatingHandler
     private static M3terAuthException NoTenant() =>
         new("The request has no m3ter tenant, so it was not sent: a client with AddM3terTenantAuthHandler() needs every request tagged with request.WithM3terTenant(tenant).");
 
-    /// <summary>A tenant that is not held: its credentials are looked up first (or the request has no tenant and is not sent).</summary>
-    private async Task<HttpResponseMessage> SendForTenantAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-    {
-        string tenant = request.GetM3terTenant() ?? throw NoTenant();
-        AuthRoute route = (await _tenants!.GetStateAsync(tenant, cancellationToken).ConfigureAwait(false)).Route;
-        Uri? uri = request.RequestUri;
-        if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
-        {
-            TakeOwnTokenOff(request, route);
-            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-
-        return await SendWithoutFreshToken(request, uri!, route, cancellationToken).ConfigureAwait(false);
-    }
-
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Task<HttpResponseMessage> SendWithoutFreshToken(HttpRequestMessage request, Uri uri, AuthRoute route, CancellationToken cancellationToken)
     {
@@ -214,8 +196,64 @@ public sealed class M3terAuthHandler : DelegatingHandler
             return SendWithToken(request, uri, route, pending.Result, cancellationToken);
         }
 
-        return SendSlowAsync(pending, request, route, cancellationToken);
+        return SendAuthorizedAsync(request, uri, route, pending, async: true, cancellationToken).AsTask();
     }
+
+    /// <summary>
+    /// Everything but the async warm path, for both APIs (as Azure.Core's pipeline does it): the route (a tenant looked
+    /// up if need be), then the token, the buffering, the send and one replay. With <paramref name="async"/> false
+    /// nothing is awaited that is not complete: the synchronous <c>Send</c> takes the completed result.
+    /// </summary>
+    private async ValueTask<HttpResponseMessage> SendCoreAsync(HttpRequestMessage request, bool async, CancellationToken cancellationToken)
+    {
+        AuthRoute route = _tenants is null ? Route : TenantRoute(request) ?? (await TenantStateAsync(request, async, cancellationToken).ConfigureAwait(false)).Route;
+        Uri? uri = request.RequestUri;
+        if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
+        {
+            TakeOwnTokenOff(request, route);
+            return await SendOnceAsync(request, async, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await SendAuthorizedAsync(request, uri!, route, route.Provider.GetTokenAsync(cancellationToken), async, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The tenant's held state, its credentials looked up first if need be; a request without a tenant is not sent.</summary>
+    private ValueTask<TenantState> TenantStateAsync(HttpRequestMessage request, bool async, CancellationToken cancellationToken)
+    {
+        string tenant = request.GetM3terTenant() ?? throw NoTenant();
+        return async ? new ValueTask<TenantState>(_tenants!.GetStateAsync(tenant, cancellationToken)) : new ValueTask<TenantState>(WaitForState(_tenants!.GetStateAsync(tenant, cancellationToken)));
+    }
+
+    /// <summary>With the route known and the token asked for: waits for it, makes the body replayable, and sends.</summary>
+    private async ValueTask<HttpResponseMessage> SendAuthorizedAsync(HttpRequestMessage request, Uri uri, AuthRoute route, ValueTask<M3terToken> pending, bool async, CancellationToken cancellationToken)
+    {
+        M3terToken token = await TokenAsync(pending, async).ConfigureAwait(false);
+        if (!IsReplayable(request.Content))
+        {
+            if (async)
+            {
+                await LoadIntoBuffer(request.Content!, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                WaitForBuffer(LoadIntoBuffer(request.Content!, cancellationToken));
+            }
+        }
+
+        var sent = new SentAs(uri, request.Method, request.Content, route, token, CallersValue(request.Headers.Authorization));
+        request.Headers.Authorization = token.HeaderValue;
+        return await CompleteAsync(sending: null, request, sent, async, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The token <paramref name="pending"/> promises, waited for the way the API in use waits; any failure is an <see cref="M3terAuthException"/>.</summary>
+    private static ValueTask<M3terToken> TokenAsync(ValueTask<M3terToken> pending, bool async) =>
+        pending.IsCompletedSuccessfully ? pending
+        : async ? new ValueTask<M3terToken>(AwaitToken(pending))
+        : new ValueTask<M3terToken>(WaitForToken(AwaitToken(pending)));
+
+    /// <summary>Sends the request on through the API in use.</summary>
+    private Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage request, bool async, CancellationToken cancellationToken) =>
+        async ? base.SendAsync(request, cancellationToken) : Task.FromResult(SendSynchronously(request, cancellationToken));
 
 #if NET5_0_OR_GREATER
     /// <inheritdoc />
@@ -226,44 +264,31 @@ public sealed class M3terAuthHandler : DelegatingHandler
             throw new ArgumentNullException(nameof(request));
         }
 
-        Uri? uri = request.RequestUri;
-        AuthRoute route = _tenants is null
-            ? Route
-            : TenantRoute(request) ?? _tenants.GetStateAsync(request.GetM3terTenant() ?? throw NoTenant(), cancellationToken).GetAwaiter().GetResult().Route;
-        if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
-        {
-            TakeOwnTokenOff(request, route);
-            return base.Send(request, cancellationToken);
-        }
-
-        // The synchronous API is synchronous all the way: when a token must be fetched, this thread waits for it.
-        M3terToken token = WaitForToken(AwaitToken(route.Provider.GetTokenAsync(cancellationToken)));
-        if (!IsReplayable(request.Content))
-        {
-            LoadIntoBuffer(request.Content!, cancellationToken).GetAwaiter().GetResult();
-        }
-
-        var sent = new SentAs(uri!, request.Method, request.Content, route, token, CallersValue(request.Headers.Authorization));
-        request.Headers.Authorization = token.HeaderValue;
-        try
-        {
-            HttpResponseMessage response = base.Send(request, cancellationToken);
-            M3terToken? fresh = RenewAfterRefusal(response, request, sent, static (provider, ct) => WaitForToken(AwaitToken(provider.GetTokenAsync(ct))), cancellationToken);
-            if (fresh is null)
-            {
-                return response;
-            }
-
-            request.Headers.Authorization = fresh.HeaderValue;
-            return NotePermanentRefusal(base.Send(request, cancellationToken), request, fresh);
-        }
-        finally
-        {
-            request.Headers.Authorization = sent.CallersAuthorization;
-        }
+        // The synchronous API is synchronous all the way: when a token must be fetched (or a tenant looked up, or a
+        // body buffered), this thread waits for it, so the core below completes before it returns.
+        ValueTask<HttpResponseMessage> sending = SendCoreAsync(request, async: false, cancellationToken);
+        System.Diagnostics.Debug.Assert(sending.IsCompleted, "the synchronous path never awaits anything incomplete");
+        return sending.GetAwaiter().GetResult();
     }
 
+    private HttpResponseMessage SendSynchronously(HttpRequestMessage request, CancellationToken cancellationToken) => base.Send(request, cancellationToken);
+
     private static M3terToken WaitForToken(Task<M3terToken> task) => task.GetAwaiter().GetResult();
+
+    private static TenantState WaitForState(Task<TenantState> task) => task.GetAwaiter().GetResult();
+
+    private static void WaitForBuffer(Task task) => task.GetAwaiter().GetResult();
+#else
+    // Before .NET 5 there is no synchronous Send: every call above passes async: true, and these are never reached.
+#pragma warning disable CA1822 // Instance on .NET 5+, where it calls base.Send.
+    private HttpResponseMessage SendSynchronously(HttpRequestMessage request, CancellationToken cancellationToken) => throw new PlatformNotSupportedException();
+#pragma warning restore CA1822
+
+    private static M3terToken WaitForToken(Task<M3terToken> task) => throw new PlatformNotSupportedException();
+
+    private static TenantState WaitForState(Task<TenantState> task) => throw new PlatformNotSupportedException();
+
+    private static void WaitForBuffer(Task task) => throw new PlatformNotSupportedException();
 #endif
 
     /// <summary>Content that serializes the same bytes every time it is sent; anything else is buffered first.</summary>
@@ -291,9 +316,6 @@ public sealed class M3terAuthHandler : DelegatingHandler
         task.Status == TaskStatus.RanToCompletion;
 #endif
 
-    private static bool IsRefusal(HttpResponseMessage response) =>
-        response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden;
-
     private static Exception NoToken(Exception exception) =>
         exception as M3terAuthException ?? new M3terAuthException("No m3ter access token could be obtained, so the request was not sent: " + exception.Message, exception);
 
@@ -309,36 +331,28 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
     }
 
-    private async Task<HttpResponseMessage> SendSlowAsync(ValueTask<M3terToken> pending, HttpRequestMessage request, AuthRoute route, CancellationToken cancellationToken)
-    {
-        M3terToken token = await AwaitToken(pending).ConfigureAwait(false);
-        if (!IsReplayable(request.Content))
-        {
-            await LoadIntoBuffer(request.Content!, cancellationToken).ConfigureAwait(false);
-        }
-
-        return await SendWithToken(request, request.RequestUri!, route, token, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Waits for the response, replays once after a refusal, and gives the request back its own <c>Authorization</c> value.</summary>
-    private async Task<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage> sending, HttpRequestMessage request, SentAs sent, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for the response (<paramref name="sending"/>, or sends now), replays once after a refusal, and gives the
+    /// request back its own <c>Authorization</c> value whatever happens.
+    /// </summary>
+    private async ValueTask<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage>? sending, HttpRequestMessage request, SentAs sent, bool async, CancellationToken cancellationToken)
     {
         try
         {
-            HttpResponseMessage response = await sending.ConfigureAwait(false);
-            if (!IsRefusal(response))
+            HttpResponseMessage response = await (sending ?? SendOnceAsync(request, async, cancellationToken)).ConfigureAwait(false);
+            if (!Replay.IsRefusal(response))
             {
                 return response;
             }
 
-            M3terToken? fresh = await RenewAfterRefusalAsync(response, request, sent, cancellationToken).ConfigureAwait(false);
+            M3terToken? fresh = await RenewAfterRefusalAsync(response, request, sent, async, cancellationToken).ConfigureAwait(false);
             if (fresh is null)
             {
                 return response;
             }
 
             request.Headers.Authorization = fresh.HeaderValue;
-            return NotePermanentRefusal(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, fresh);
+            return NotePermanentRefusal(await SendOnceAsync(request, async, cancellationToken).ConfigureAwait(false), request, fresh);
         }
         finally
         {
@@ -346,42 +360,11 @@ public sealed class M3terAuthHandler : DelegatingHandler
         }
     }
 
-    private Task<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, CancellationToken cancellationToken)
-    {
-        if (!ShouldRenew(sent.Token) || ReplayRoute(request, sent, response) is not AuthRoute replay)
-        {
-            return Task.FromResult<M3terToken?>(null);
-        }
-
-        return RenewAsync(response, request, sent.Token, sent.Route, replay, cancellationToken);
-    }
-
-    private async Task<M3terToken?> RenewAsync(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, AuthRoute issuer, AuthRoute replay, CancellationToken cancellationToken)
-    {
-        Invalidate(token, issuer, replay);
-        M3terToken fresh;
-        try
-        {
-            fresh = await AwaitToken(replay.Provider.GetTokenAsync(cancellationToken)).ConfigureAwait(false);
-        }
-        catch (M3terAuthException moved) when (moved.ForOtherHosts)
-        {
-            return null; // the tenant's credentials now belong to other hosts: m3ter's refusal stands, nothing is replayed
-        }
-        catch
-        {
-            response.Dispose();
-            throw;
-        }
-
-        return PrepareReplay(response, request, token, fresh);
-    }
-
-#if NET5_0_OR_GREATER
-    private M3terToken? RenewAfterRefusal(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, Func<ITokenProvider, CancellationToken, M3terToken> getToken, CancellationToken cancellationToken)
+    /// <summary>A fresh token to replay with after m3ter refused the one sent, or null when the refusal stands (see <see cref="Replay"/>).</summary>
+    private async ValueTask<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, bool async, CancellationToken cancellationToken)
     {
         M3terToken token = sent.Token;
-        if (!IsRefusal(response) || !ShouldRenew(token) || ReplayRoute(request, sent, response) is not AuthRoute replay)
+        if (!Replay.MayRenew(token, _timeProvider) || ReplayRoute(request, sent, response) is not AuthRoute replay)
         {
             return null;
         }
@@ -390,7 +373,7 @@ public sealed class M3terAuthHandler : DelegatingHandler
         M3terToken fresh;
         try
         {
-            fresh = getToken(replay.Provider, cancellationToken);
+            fresh = await TokenAsync(replay.Provider.GetTokenAsync(cancellationToken), async).ConfigureAwait(false);
         }
         catch (M3terAuthException moved) when (moved.ForOtherHosts)
         {
@@ -404,7 +387,6 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
         return PrepareReplay(response, request, token, fresh);
     }
-#endif
 
     /// <summary>
     /// Tells the provider that issued the token, and the one the replay asks (a reload may have replaced the first,
@@ -438,18 +420,6 @@ public sealed class M3terAuthHandler : DelegatingHandler
         return null;
     }
 
-    /// <summary>Whether a refusal of <paramref name="token"/> may be an expired or revoked token, worth a fresh one.</summary>
-    private bool ShouldRenew(M3terToken token)
-    {
-        if (token.IsStatic)
-        {
-            return false; // a pre-issued token has no replacement: m3ter's refusal is the answer
-        }
-
-        long refusedAt = token.PermanentRejectionTicks;
-        return refusedAt == 0 || _timeProvider.GetUtcNow().UtcTicks - refusedAt >= PermanentRejectionCooldown.Ticks;
-    }
-
     /// <summary>Returns the token to replay with, or null (keeping the refusal) when the provider had no other token to give.</summary>
     private M3terToken? PrepareReplay(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, M3terToken fresh)
     {
@@ -466,38 +436,12 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private HttpResponseMessage NotePermanentRefusal(HttpResponseMessage replayed, HttpRequestMessage request, M3terToken fresh)
     {
-        if (IsRefusal(replayed))
+        if (Replay.IsRefusal(replayed))
         {
-            fresh.PermanentRejectionTicks = _timeProvider.GetUtcNow().UtcTicks;
-            Log.PermanentRejection(_logger, replayed.StatusCode, request.Method.Method, request.RequestUri!.Host, request.RequestUri.AbsolutePath, PermanentRejectionCooldown);
+            Replay.NoteRefusedAfterReplay(fresh, _timeProvider);
+            Log.PermanentRejection(_logger, replayed.StatusCode, request.Method.Method, request.RequestUri!.Host, request.RequestUri.AbsolutePath, Replay.PermanentRejectionCooldown);
         }
 
         return replayed;
-    }
-
-    /// <summary>
-    /// The request as it was sent with a token: a replay requires the same address (the same <see cref="Uri"/>
-    /// instance: a redirect to an address that <see cref="Uri.Equals(object)"/> calls equal, differing in case, an
-    /// explicit default port or a fragment, is still a redirect), the token still on it (a redirect takes it off), the
-    /// same method, and a body if it had one. A redirect changes the address (a 303 also the method, dropping the body);
-    /// a handler below this one that only rewrites the body (compression, signing) changes none of these, and its
-    /// refusals are still recovered.
-    /// </summary>
-    private readonly struct SentAs(Uri uri, HttpMethod method, HttpContent? content, AuthRoute route, M3terToken token, AuthenticationHeaderValue? callersAuthorization)
-    {
-        /// <summary>Gets the route whose provider issued the token the request carried: the one to tell it was refused.</summary>
-        public AuthRoute Route { get; } = route;
-
-        /// <summary>Gets the token the request was sent with.</summary>
-        public M3terToken Token { get; } = token;
-
-        /// <summary>Gets the <c>Authorization</c> value the request came with, given back when the handler returns.</summary>
-        public AuthenticationHeaderValue? CallersAuthorization { get; } = callersAuthorization;
-
-        public bool IsUnchanged(HttpRequestMessage request) =>
-            ReferenceEquals(request.RequestUri, uri)
-            && ReferenceEquals(request.Headers.Authorization, Token.HeaderValue)
-            && request.Method == method
-            && (content is null || request.Content is not null);
     }
 }

@@ -11,16 +11,57 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace M3ter.Auth.Tests;
 
-public sealed class M3terAuthHandlerTests
+/// <summary>The handler through <c>SendAsync</c>.</summary>
+public sealed class M3terAuthHandlerAsyncTests() : M3terAuthHandlerTests(isAsync: true);
+
+/// <summary>The handler through the synchronous <c>Send</c>.</summary>
+public sealed class M3terAuthHandlerSyncTests() : M3terAuthHandlerTests(isAsync: false);
+
+/// <summary>
+/// The handler's behaviour through both APIs: every test runs once through <c>SendAsync</c> and once through the
+/// synchronous <c>Send</c> (as Azure.Core's <c>SyncAsyncPolicyTestBase</c> does), since one body serves both.
+/// </summary>
+public abstract class M3terAuthHandlerTests
 {
     private readonly FakeTimeProvider _time = TestOptions.Clock();
     private readonly FakeTokenClient _tokens;
     private readonly TokenProvider _provider;
+    private readonly bool _isAsync;
 
-    public M3terAuthHandlerTests()
+    protected M3terAuthHandlerTests(bool isAsync)
     {
+        _isAsync = isAsync;
         _tokens = new FakeTokenClient(_time);
         _provider = new TokenProvider(_tokens, TestOptions.Create(), _time);
+    }
+
+    /// <summary>An <see cref="HttpClient"/> used through the API under test; a synchronous failure comes back as a faulted task.</summary>
+    protected sealed class TestClient(HttpClient client, bool isAsync) : IDisposable
+    {
+        public Task<HttpResponseMessage> SendAsync(HttpRequestMessage request)
+        {
+            if (isAsync)
+            {
+                return client.SendAsync(request);
+            }
+
+            try
+            {
+                return Task.FromResult(client.Send(request));
+            }
+            catch (Exception ex)
+            {
+                return Task.FromException<HttpResponseMessage>(ex);
+            }
+        }
+
+        public Task<HttpResponseMessage> GetAsync(Uri uri) => SendAsync(new HttpRequestMessage(HttpMethod.Get, uri));
+
+        public Task<HttpResponseMessage> PostAsync(Uri uri, HttpContent content) => SendAsync(new HttpRequestMessage(HttpMethod.Post, uri) { Content = content });
+
+        public HttpResponseMessage Send(HttpRequestMessage request) => client.Send(request);
+
+        public void Dispose() => client.Dispose();
     }
 
     /// <summary>A server that answers 403 to any token in <paramref name="refused"/> and records what it received.</summary>
@@ -40,8 +81,8 @@ public sealed class M3terAuthHandlerTests
             SendAsync(request, cancellationToken).GetAwaiter().GetResult();
     }
 
-    private HttpClient Client(HttpMessageHandler server, M3terAuthOptions? options = null) =>
-        new(new M3terAuthHandler(_provider, options ?? TestOptions.Create(), timeProvider: _time) { InnerHandler = server });
+    private TestClient Client(HttpMessageHandler server, M3terAuthOptions? options = null) =>
+        new(new HttpClient(new M3terAuthHandler(_provider, options ?? TestOptions.Create(), timeProvider: _time) { InnerHandler = server }), _isAsync);
 
     [Theory]
     [InlineData("https://api.m3ter.com/organizations/org-1/products")]
@@ -64,7 +105,7 @@ public sealed class M3terAuthHandlerTests
     public async Task SendAsync_NonProductionEnvironment_IngestCounterpartGetsTheTokenToo()
     {
         var server = new FakeM3ter();
-        HttpClient client = Client(server, TestOptions.Create(o => o.BaseAddress = new Uri("https://api.eu.m3ter.com")));
+        TestClient client = Client(server, TestOptions.Create(o => o.BaseAddress = new Uri("https://api.eu.m3ter.com")));
 
         await client.PostAsync(new Uri("https://ingest.eu.m3ter.com/organizations/org-1/measurements"), new StringContent("{}"));
 
@@ -142,7 +183,7 @@ public sealed class M3terAuthHandlerTests
     public async Task SendAsync_ReplayRefusedToo_ReturnsTheReplaysResponse_AndLaterRefusalsForceNoNewTokens()
     {
         var server = new FakeM3ter((_, _) => HttpStatusCode.Forbidden); // a permission m3ter denies, whatever the token
-        HttpClient client = Client(server);
+        TestClient client = Client(server);
 
         for (int i = 0; i < 50; i++)
         {
@@ -154,7 +195,7 @@ public sealed class M3terAuthHandlerTests
         Assert.Equal(51, server.Received.Count); // 50 calls, one of them replayed
 
         // After the cool-down one more fresh token is tried, in case the token really did go bad meanwhile.
-        _time.Advance(M3ter.Auth.M3terAuthHandler.PermanentRejectionCooldown);
+        _time.Advance(M3ter.Auth.Internal.Replay.PermanentRejectionCooldown);
         await client.GetAsync(new Uri("https://api.m3ter.com/organizations/org-1/secret-things"));
         Assert.Equal(3, _tokens.Calls);
     }
@@ -164,7 +205,7 @@ public sealed class M3terAuthHandlerTests
     {
         _tokens.Gate = null;
         var server = new FakeM3ter((_, auth) => auth == "Bearer token-1" ? HttpStatusCode.Forbidden : HttpStatusCode.OK);
-        HttpClient client = Client(server);
+        TestClient client = Client(server);
         await _provider.GetTokenAsync();
 
         HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 200)
@@ -241,7 +282,7 @@ public sealed class M3terAuthHandlerTests
     public async Task SendAsync_WarmPath_ReusesOneHeaderValuePerToken()
     {
         var seen = new System.Collections.Concurrent.ConcurrentQueue<System.Net.Http.Headers.AuthenticationHeaderValue?>();
-        HttpClient client = Client(new DelegateHandler((request, _) =>
+        TestClient client = Client(new DelegateHandler((request, _) =>
         {
             seen.Enqueue(request.Headers.Authorization);
             return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
@@ -270,7 +311,7 @@ public sealed class M3terAuthHandlerTests
         var api = new FakeM3ter();
         M3terAuthOptions options = TestOptions.Create(o => o.RejectedCredentialsCacheDuration = TimeSpan.FromMinutes(5));
         using var provider = new TokenProvider(new TokenClient(new HttpClient(endpoint), options, _time), options, _time);
-        using var client = new HttpClient(new M3terAuthHandler(provider, options, timeProvider: _time) { InnerHandler = api });
+        using var client = new TestClient(new HttpClient(new M3terAuthHandler(provider, options, timeProvider: _time) { InnerHandler = api }), _isAsync);
         var url = new Uri("https://api.m3ter.com/organizations/org-1/products");
 
         const int Calls = 5_000;

@@ -91,4 +91,10 @@ internal sealed class DelegateHandler(Func<System.Net.Http.HttpRequestMessage, C
         Interlocked.Increment(ref _calls);
         return send(request, cancellationToken);
     }
+
+    protected override System.Net.Http.HttpResponseMessage Send(System.Net.Http.HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _calls);
+        return send(request, cancellationToken).GetAwaiter().GetResult();
+    }
 }

@@ -1,5 +1,4 @@
 using System;
-using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -37,7 +36,7 @@ namespace M3ter.Auth;
 /// <para>The library's own token requests pass through untouched, so wrapping every client, the token client included
 /// (<c>ConfigureHttpClientDefaults(b =&gt; b.AddM3terAuthHandler())</c>), is safe.</para>
 /// </remarks>
-public sealed class M3terAuthHandler : DelegatingHandler
+public sealed partial class M3terAuthHandler : DelegatingHandler
 {
     private readonly AuthRoute? _fixedRoute;
     private readonly M3terAuthRegistration? _registration;
@@ -290,158 +289,4 @@ public sealed class M3terAuthHandler : DelegatingHandler
 
     private static void WaitForBuffer(Task task) => throw new PlatformNotSupportedException();
 #endif
-
-    /// <summary>Content that serializes the same bytes every time it is sent; anything else is buffered first.</summary>
-    private static bool IsReplayable(HttpContent? content) =>
-        content is null or ByteArrayContent
-#if NET5_0_OR_GREATER
-            or ReadOnlyMemoryContent
-#endif
-        ;
-
-    private static Task LoadIntoBuffer(HttpContent content, CancellationToken cancellationToken)
-    {
-#if NET9_0_OR_GREATER
-        return content.LoadIntoBufferAsync(cancellationToken);
-#else
-        _ = cancellationToken;
-        return content.LoadIntoBufferAsync();
-#endif
-    }
-
-    private static bool IsCompletedSuccessfully(Task task) =>
-#if NET5_0_OR_GREATER
-        task.IsCompletedSuccessfully;
-#else
-        task.Status == TaskStatus.RanToCompletion;
-#endif
-
-    private static Exception NoToken(Exception exception) =>
-        exception as M3terAuthException ?? new M3terAuthException("No m3ter access token could be obtained, so the request was not sent: " + exception.Message, exception);
-
-    private static async Task<M3terToken> AwaitToken(ValueTask<M3terToken> pending)
-    {
-        try
-        {
-            return await pending.ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException and not M3terAuthException)
-        {
-            throw NoToken(ex);
-        }
-    }
-
-    /// <summary>
-    /// Waits for the response (<paramref name="sending"/>, or sends now), replays once after a refusal, and gives the
-    /// request back its own <c>Authorization</c> value whatever happens.
-    /// </summary>
-    private async ValueTask<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage>? sending, HttpRequestMessage request, SentAs sent, bool async, CancellationToken cancellationToken)
-    {
-        try
-        {
-            HttpResponseMessage response = await (sending ?? SendOnceAsync(request, async, cancellationToken)).ConfigureAwait(false);
-            if (!Replay.IsRefusal(response))
-            {
-                return response;
-            }
-
-            M3terToken? fresh = await RenewAfterRefusalAsync(response, request, sent, async, cancellationToken).ConfigureAwait(false);
-            if (fresh is null)
-            {
-                return response;
-            }
-
-            request.Headers.Authorization = fresh.HeaderValue;
-            return NotePermanentRefusal(await SendOnceAsync(request, async, cancellationToken).ConfigureAwait(false), request, fresh);
-        }
-        finally
-        {
-            request.Headers.Authorization = sent.CallersAuthorization;
-        }
-    }
-
-    /// <summary>A fresh token to replay with after m3ter refused the one sent, or null when the refusal stands (see <see cref="Replay"/>).</summary>
-    private async ValueTask<M3terToken?> RenewAfterRefusalAsync(HttpResponseMessage response, HttpRequestMessage request, SentAs sent, bool async, CancellationToken cancellationToken)
-    {
-        M3terToken token = sent.Token;
-        if (!Replay.MayRenew(token, _timeProvider) || ReplayRoute(request, sent, response) is not AuthRoute replay)
-        {
-            return null;
-        }
-
-        Invalidate(token, sent.Route, replay);
-        M3terToken fresh;
-        try
-        {
-            fresh = await TokenAsync(replay.Provider.GetTokenAsync(cancellationToken), async).ConfigureAwait(false);
-        }
-        catch (M3terAuthException moved) when (moved.ForOtherHosts)
-        {
-            return null; // the tenant's credentials now belong to other hosts: m3ter's refusal stands, nothing is replayed
-        }
-        catch
-        {
-            response.Dispose();
-            throw;
-        }
-
-        return PrepareReplay(response, request, token, fresh);
-    }
-
-    /// <summary>
-    /// Tells the provider that issued the token, and the one the replay asks (a reload may have replaced the first,
-    /// and the new one may have taken the same token over), that m3ter refused it.
-    /// </summary>
-    private static void Invalidate(M3terToken token, AuthRoute issuer, AuthRoute replay)
-    {
-        issuer.Provider.Invalidate(token);
-        if (!ReferenceEquals(replay.Provider, issuer.Provider))
-        {
-            replay.Provider.Invalidate(token);
-        }
-    }
-
-    /// <summary>
-    /// Whether the request is still the one that carried the token to m3ter. The primary handler follows redirects
-    /// below this handler, rewriting the request's address (and, for a 303, its method and body) and dropping its
-    /// token: a refusal then came from the redirect target, and a replay would put a fresh token on a request for
-    /// another host. The scope is checked again too, since a reload may have moved it: the route returned (hosts and
-    /// provider read as one snapshot) is where the fresh token comes from, or null when there is no replay.
-    /// </summary>
-    private AuthRoute? ReplayRoute(HttpRequestMessage request, SentAs sent, HttpResponseMessage response)
-    {
-        AuthRoute route = _tenants is null ? Route : sent.Route; // a tenant's renewal goes through the tenant cache
-        if (sent.IsUnchanged(request) && route.Scope.Matches(request.RequestUri))
-        {
-            return route;
-        }
-
-        Log.RefusalAfterRedirect(_logger, response.StatusCode, request.RequestUri?.Host ?? "(none)");
-        return null;
-    }
-
-    /// <summary>Returns the token to replay with, or null (keeping the refusal) when the provider had no other token to give.</summary>
-    private M3terToken? PrepareReplay(HttpResponseMessage response, HttpRequestMessage request, M3terToken token, M3terToken fresh)
-    {
-        if (ReferenceEquals(fresh, token))
-        {
-            return null;
-        }
-
-        Log.ReplayingWithFreshToken(_logger, response.StatusCode, request.Method.Method, request.RequestUri!.Host, request.RequestUri.AbsolutePath);
-        M3terAuthDiagnostics.Replays.Add(1, new System.Collections.Generic.KeyValuePair<string, object?>("server.address", request.RequestUri.Host));
-        response.Dispose();
-        return fresh;
-    }
-
-    private HttpResponseMessage NotePermanentRefusal(HttpResponseMessage replayed, HttpRequestMessage request, M3terToken fresh)
-    {
-        if (Replay.IsRefusal(replayed))
-        {
-            Replay.NoteRefusedAfterReplay(fresh, _timeProvider);
-            Log.PermanentRejection(_logger, replayed.StatusCode, request.Method.Method, request.RequestUri!.Host, request.RequestUri.AbsolutePath, Replay.PermanentRejectionCooldown);
-        }
-
-        return replayed;
-    }
 }

@@ -1,0 +1,50 @@
+using System;
+using System.Net.Http;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace M3ter.Auth;
+
+// The token and the body a send needs: waited for, mapped to M3terAuthException, buffered when it cannot be sent twice.
+public sealed partial class M3terAuthHandler
+{
+    /// <summary>Content that serializes the same bytes every time it is sent; anything else is buffered first.</summary>
+    private static bool IsReplayable(HttpContent? content) =>
+        content is null or ByteArrayContent
+#if NET5_0_OR_GREATER
+            or ReadOnlyMemoryContent
+#endif
+        ;
+
+    private static Task LoadIntoBuffer(HttpContent content, CancellationToken cancellationToken)
+    {
+#if NET9_0_OR_GREATER
+        return content.LoadIntoBufferAsync(cancellationToken);
+#else
+        _ = cancellationToken;
+        return content.LoadIntoBufferAsync();
+#endif
+    }
+
+    private static bool IsCompletedSuccessfully(Task task) =>
+#if NET5_0_OR_GREATER
+        task.IsCompletedSuccessfully;
+#else
+        task.Status == TaskStatus.RanToCompletion;
+#endif
+
+    private static Exception NoToken(Exception exception) =>
+        exception as M3terAuthException ?? new M3terAuthException("No m3ter access token could be obtained, so the request was not sent: " + exception.Message, exception);
+
+    private static async Task<M3terToken> AwaitToken(ValueTask<M3terToken> pending)
+    {
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not M3terAuthException)
+        {
+            throw NoToken(ex);
+        }
+    }
+}

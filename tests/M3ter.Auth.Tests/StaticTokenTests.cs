@@ -1,10 +1,8 @@
 using System;
-using System.Collections.Generic;
 using System.Net;
 using System.Net.Http;
 using System.Text;
 using System.Threading.Tasks;
-using M3ter.Auth.Internal;
 using M3ter.Auth.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -120,49 +118,10 @@ public sealed class StaticTokenTests
         Assert.DoesNotContain("env-static-token", options.ToString(), StringComparison.Ordinal);
     }
 
-    [Theory]
-    [InlineData(1)]
-    [InlineData(3600)]
-    public void JwtExpiry_ReadsExp(long offset)
-    {
-        DateTimeOffset expiresAt = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000 + offset);
-
-        Assert.Equal(expiresAt, JwtExpiry.TryRead(Jwt(expiresAt)));
-    }
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("a.b")]
-    [InlineData("a..c")]
-    [InlineData("eyJhbGciOiJub25lIn0.eyJleHAiOiJzb29uIn0.x")] // exp is a string
-    [InlineData("eyJhbGciOiJub25lIn0.W10.x")]                  // payload is an array
-    public void JwtExpiry_NotAJwtWithNumericExp_IsNull(string token)
-    {
-        Assert.Null(JwtExpiry.TryRead(token));
-    }
-
-    private static string JwtWithExp(string exp)
+    internal static string JwtWithExp(string exp)
     {
         static string Encode(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         return Encode("{\"alg\":\"RS256\"}") + "." + Encode("{\"sub\":\"svc\",\"exp\":" + exp + "}") + ".c2lnbmF0dXJl";
-    }
-
-    [Theory]
-    [InlineData("1800000000.75", 1_800_000_000)]
-    [InlineData("1800000000.0", 1_800_000_000)]
-    [InlineData("1.8e9", 1_800_000_000)]
-    public void JwtExpiry_ExpWithAFraction_IsReadAndRoundedDown(string exp, long seconds)
-    {
-        // RFC 7519's NumericDate may have a fraction; rounded down, the token is never trusted past its exp.
-        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(seconds), JwtExpiry.TryRead(JwtWithExp(exp)));
-    }
-
-    [Theory]
-    [InlineData("1e300")]
-    [InlineData("99999999999999999999")]
-    public void JwtExpiry_ExpBeyondTheCalendar_IsTheLatestDate(string exp)
-    {
-        Assert.Equal(DateTimeOffset.MaxValue, JwtExpiry.TryRead(JwtWithExp(exp)));
     }
 
     [Fact]

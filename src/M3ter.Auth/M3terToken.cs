@@ -1,7 +1,6 @@
 using System;
 using System.Diagnostics;
 using System.Globalization;
-using System.Threading;
 
 namespace M3ter.Auth;
 
@@ -10,8 +9,6 @@ namespace M3ter.Auth;
 [DebuggerDisplay("{ToString(),nq}")]
 public sealed class M3terToken
 {
-    private long _permanentRejectionTicks;
-
     /// <summary>Initializes a new instance of the <see cref="M3terToken"/> class.</summary>
     /// <param name="accessToken">The access token.</param>
     /// <param name="tokenType">The token type; <c>Bearer</c> when empty.</param>
@@ -55,7 +52,7 @@ public sealed class M3terToken
     public DateTimeOffset IssuedAt { get; }
 
     /// <summary>Whether this is a pre-issued token (<see cref="M3terAuthOptions.AccessToken"/>): it cannot be refreshed or replaced.</summary>
-    internal bool IsStatic { get; set; }
+    internal bool IsStatic { get; init; }
 
     /// <summary>
     /// The <c>Authorization</c> header value for this token, made once and shared by every request that uses it
@@ -63,16 +60,6 @@ public sealed class M3terToken
     /// type marks it as the handler's own.
     /// </summary>
     internal Internal.M3terBearerHeaderValue HeaderValue { get; }
-
-    /// <summary>
-    /// When (UTC ticks) a request replayed with this token, fresh after a 401/403, was refused again: the refusal was
-    /// about permissions, not the token, so further 401/403s with this token do not force a new one for a while.
-    /// </summary>
-    internal long PermanentRejectionTicks
-    {
-        get => Volatile.Read(ref _permanentRejectionTicks);
-        set => Volatile.Write(ref _permanentRejectionTicks, value);
-    }
 
     /// <summary>Returns a description of the token that never includes the access token itself.</summary>
     /// <returns>The token type and expiry, for example <c>Bearer token expiring 2026-11-27T20:00:00.0000000+00:00</c>.</returns>

@@ -2,6 +2,8 @@ using System;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Threading;
 
 namespace M3ter.Auth.Internal;
 
@@ -12,6 +14,9 @@ namespace M3ter.Auth.Internal;
 /// </summary>
 internal static class Replay
 {
+    /// <summary>Tokens whose replay was refused, with when: every handler and provider sharing a token shares its cooldown.</summary>
+    private static readonly ConditionalWeakTable<M3terToken, RefusedAt> RefusedAfterReplay = new();
+
     /// <summary>How long a token whose fresh replay was refused is trusted to be refused for other reasons (a permission, not its age).</summary>
     public static readonly TimeSpan PermanentRejectionCooldown = TimeSpan.FromMinutes(1);
 
@@ -27,13 +32,19 @@ internal static class Replay
             return false; // a pre-issued token has no replacement: m3ter's refusal is the answer
         }
 
-        long refusedAt = token.PermanentRejectionTicks;
-        return refusedAt == 0 || timeProvider.GetUtcNow().UtcTicks - refusedAt >= PermanentRejectionCooldown.Ticks;
+        return !RefusedAfterReplay.TryGetValue(token, out RefusedAt? refused)
+            || timeProvider.GetUtcNow().UtcTicks - Volatile.Read(ref refused.Ticks) >= PermanentRejectionCooldown.Ticks;
     }
 
     /// <summary>The replay with <paramref name="fresh"/> was refused too: a permission, most likely; its refusals stand for the cooldown.</summary>
     public static void NoteRefusedAfterReplay(M3terToken fresh, TimeProvider timeProvider) =>
-        fresh.PermanentRejectionTicks = timeProvider.GetUtcNow().UtcTicks;
+        Volatile.Write(ref RefusedAfterReplay.GetValue(fresh, static _ => new RefusedAt()).Ticks, timeProvider.GetUtcNow().UtcTicks);
+
+    /// <summary>When a token's replay was last refused: kept beside the token, not on it (the token is immutable), and only as long as the token lives.</summary>
+    private sealed class RefusedAt
+    {
+        public long Ticks;
+    }
 }
 
 /// <summary>

@@ -119,6 +119,7 @@ public sealed partial class M3terRedisTokenCache : ISharedTokenCache, ISharedRej
         }
 
         keys.NoteSeen(expiresMs);
+        keys.NoteIssued(token.IssuedAt.ToUnixTimeMilliseconds());
         keys.MarkReadable();
         return token;
     }
@@ -181,14 +182,16 @@ public sealed partial class M3terRedisTokenCache : ISharedTokenCache, ISharedRej
         ScopeKeys keys = Keys(scope);
         long expiresMs = token.ExpiresAt.ToUnixTimeMilliseconds();
         byte[] sealedValue = keys.Seal(token, expiresMs);
+        long issuedMs = token.IssuedAt.ToUnixTimeMilliseconds();
         string fingerprint = keys.Fingerprint(token.AccessToken);
         long timeToLiveMs = Math.Max(1, (long)(removeAt - _timeProvider.GetUtcNow()).TotalMilliseconds);
         bool force = keys.Unreadable;
         CallKind kind = keys.LeaseMaybeHeld(_timeProvider.GetUtcNow().UtcTicks) ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this token
-        RedisResult? written = (await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(RedisScripts.WriteIfNewerScript, [k.TokenKey, k.RefusedKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0"]), keys, kind, cancellationToken).ConfigureAwait(false)).Value;
+        RedisResult? written = (await RunAsync("write", (db, k) => db.ScriptEvaluateAsync(RedisScripts.WriteIfNewerScript, [k.TokenKey, k.RefusedKey], [expiresMs, sealedValue, fingerprint, timeToLiveMs, force ? "1" : "0", issuedMs]), keys, kind, cancellationToken).ConfigureAwait(false)).Value;
         if (written is not null && (int)written == 1)
         {
             keys.NoteWritten(expiresMs);
+            keys.NoteIssued(issuedMs);
             if (force)
             {
                 keys.MarkReadable();
@@ -213,19 +216,26 @@ public sealed partial class M3terRedisTokenCache : ISharedTokenCache, ISharedRej
     public async ValueTask<SharedRejection?> ReadRejectionAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)
     {
         ScopeKeys keys = Keys(scope);
-        RedisResult? result = (await RunAsync("read_rejection", (db, k) => db.ScriptEvaluateAsync(RedisScripts.ReadRejectionScript, [k.RefusedKey], [MaxEntryBytes]), keys, CallKind.Read, cancellationToken).ConfigureAwait(false)).Value;
+        RedisResult? result = (await RunAsync("read_rejection", (db, k) => db.ScriptEvaluateAsync(RedisScripts.ReadRejectionScript, [k.RefusedKey, k.TokenKey], [MaxEntryBytes]), keys, CallKind.Read, cancellationToken).ConfigureAwait(false)).Value;
         if (result is null || result.IsNull)
         {
             return null;
         }
 
-        SharedRejection? rejection = keys.OpenRejection((byte[]?)result);
+        var fields = (RedisResult[])result!;
+        SharedRejection? rejection = fields.Length == 2 && !fields[0].IsNull && !fields[1].IsNull
+            && long.TryParse((string?)fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out long atMs)
+            ? keys.OpenRejection((byte[]?)fields[1], atMs, MaxRejectionHold)
+            : null;
         if (rejection is null)
         {
             M3terRedisTokenCacheDiagnostics.RecordError("invalid_entry"); // not one this scope wrote: no refusal
+            return null;
         }
 
-        return rejection;
+        // A refusal made before a token this process has seen was issued is over, wherever it comes from (a late
+        // write, or one written back): the credentials have worked since.
+        return keys.IsOverByTokenSeen(rejection.RefusedAt.ToUnixTimeMilliseconds()) ? null : rejection;
     }
 
     /// <inheritdoc />
@@ -236,7 +246,8 @@ public sealed partial class M3terRedisTokenCache : ISharedTokenCache, ISharedRej
             throw new ArgumentNullException(nameof(rejection));
         }
 
-        // It stands until the refusing process's own memory of it ends, and a day at most in Redis.
+        // It stands until the refusing process's own memory of it ends, a day at most (in Redis and when read back),
+        // and not once a token issued after it is written.
         TimeSpan left = rejection.Until - _timeProvider.GetUtcNow();
         if (left <= TimeSpan.Zero)
         {
@@ -247,7 +258,8 @@ public sealed partial class M3terRedisTokenCache : ISharedTokenCache, ISharedRej
         byte[] sealedValue = keys.SealRejection(rejection);
         long timeToLiveMs = Math.Max(1, (long)Math.Min(left.TotalMilliseconds, MaxRejectionHold.TotalMilliseconds));
         CallKind kind = keys.LeaseMaybeHeld(_timeProvider.GetUtcNow().UtcTicks) ? CallKind.Must : CallKind.Read; // the fleet may be waiting for this answer
-        await RunAsync("write_rejection", (db, k) => db.ScriptEvaluateAsync(RedisScripts.WriteRejectionScript, [k.RefusedKey], [sealedValue, timeToLiveMs]), keys, kind, cancellationToken).ConfigureAwait(false);
+        long atMs = rejection.RefusedAt.ToUnixTimeMilliseconds();
+        await RunAsync("write_rejection", (db, k) => db.ScriptEvaluateAsync(RedisScripts.WriteRejectionScript, [k.RefusedKey, k.TokenKey], [atMs, sealedValue, timeToLiveMs]), keys, kind, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Closes the connection if the cache opened it (not one from <see cref="M3terRedisTokenCacheOptions.ConnectionMultiplexerFactory"/>).</summary>

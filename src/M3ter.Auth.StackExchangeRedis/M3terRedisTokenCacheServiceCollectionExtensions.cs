@@ -20,7 +20,7 @@ public static class M3terRedisTokenCacheServiceCollectionExtensions
     /// <param name="configure">Sets <see cref="M3terRedisTokenCacheOptions.Configuration"/> or <see cref="M3terRedisTokenCacheOptions.ConnectionMultiplexerFactory"/>, and optionally the timeouts.</param>
     /// <returns><paramref name="services"/>, for chaining.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="configure"/> is null.</exception>
-    /// <remarks>The options are validated when the host starts; nothing connects to Redis until a token is first needed.</remarks>
+    /// <remarks>The options are validated when the host starts. With a host, the connection opens while it starts (bounded by <see cref="M3terRedisTokenCacheOptions.ConnectTimeout"/>); without one, when a token is first needed.</remarks>
     public static IServiceCollection AddM3terAuthRedisTokenCache(this IServiceCollection services, Action<M3terRedisTokenCacheOptions> configure)
     {
         if (services is null)

@@ -15,11 +15,13 @@ namespace M3ter.Auth;
 /// <see cref="M3terAuthOptions.RejectedCredentialsCacheDuration"/> is above zero. <see cref="ReadRejectionAsync"/>
 /// only when a read of the token missed: before it takes the lease, and while it waits for another process's. A
 /// refusal it reads fails its callers like one of its own, and is remembered for its own
-/// <see cref="M3terAuthOptions.RejectedCredentialsCacheDuration"/>.</para>
+/// <see cref="M3terAuthOptions.RejectedCredentialsCacheDuration"/>. A refusal made before a token it has served
+/// was issued is over (the credentials worked since), and is ignored.</para>
 /// <para><b>What implementations must do.</b> As for <see cref="ISharedTokenCache"/>: treat the store's failures as
 /// "no refusal" and never throw; keep the entry encrypted under keys the <see cref="SharedTokenScope"/> derives, so
 /// nothing without the secret can read it or forge one; let it expire at <see cref="SharedRejection.Until"/>; and
-/// remove it when a token for the same scope is written (the credentials work again).</para>
+/// remove it when a token for the same scope is written (the credentials work again); never write or return one made
+/// no later than the stored token was issued, so a late write or one written back cannot outlive a newer token.</para>
 /// </remarks>
 public interface ISharedRejectionCache
 {

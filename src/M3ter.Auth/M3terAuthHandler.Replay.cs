@@ -50,7 +50,7 @@ public sealed partial class M3terAuthHandler
         M3terToken fresh;
         try
         {
-            fresh = await TokenAsync(replay.Provider.GetTokenAsync(cancellationToken), async).ConfigureAwait(false);
+            fresh = await TokenAsync(AskForToken(replay.Provider, cancellationToken), async).ConfigureAwait(false);
         }
         catch (M3terAuthException moved) when (moved.ForOtherHosts)
         {

@@ -47,4 +47,20 @@ public sealed partial class M3terAuthHandler
             throw NoToken(ex);
         }
     }
+
+    /// <summary>
+    /// Asks the provider for a token. A provider of the user's own that throws instead of returning a faulted task is
+    /// a failure to get a token like any other: an <see cref="M3terAuthException"/>, and nothing sent.
+    /// </summary>
+    private static ValueTask<M3terToken> AskForToken(ITokenProvider provider, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return provider.GetTokenAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return new ValueTask<M3terToken>(Task.FromException<M3terToken>(NoToken(ex)));
+        }
+    }
 }

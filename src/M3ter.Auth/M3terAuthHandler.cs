@@ -189,7 +189,7 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
     [MethodImpl(MethodImplOptions.NoInlining)]
     private Task<HttpResponseMessage> SendWithoutFreshToken(HttpRequestMessage request, Uri uri, AuthRoute route, CancellationToken cancellationToken)
     {
-        ValueTask<M3terToken> pending = route.Provider.GetTokenAsync(cancellationToken);
+        ValueTask<M3terToken> pending = AskForToken(route.Provider, cancellationToken);
         if (pending.IsCompletedSuccessfully && IsReplayable(request.Content))
         {
             return SendWithToken(request, uri, route, pending.Result, cancellationToken);
@@ -213,7 +213,7 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
             return await SendOnceAsync(request, async, cancellationToken).ConfigureAwait(false);
         }
 
-        return await SendAuthorizedAsync(request, uri!, route, route.Provider.GetTokenAsync(cancellationToken), async, cancellationToken).ConfigureAwait(false);
+        return await SendAuthorizedAsync(request, uri!, route, AskForToken(route.Provider, cancellationToken), async, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The tenant's held state, its credentials looked up first if need be; a request without a tenant is not sent.</summary>

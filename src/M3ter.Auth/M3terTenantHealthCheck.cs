@@ -12,7 +12,8 @@ namespace M3ter.Auth;
 
 /// <summary>
 /// Reports on the tenants <c>AddM3terAuthTenants</c> holds: <b>healthy</b> while each has a valid token or has not
-/// failed, <b>degraded</b> when some tenants' tokens cannot be had or refreshed (the others still work), <b>unhealthy</b>
+/// failed, <b>degraded</b> when some tenants' tokens cannot be had or refreshed (the others still work) or the shared
+/// token cache is unavailable, <b>unhealthy</b>
 /// when every tenant held has failed and none has a valid token (m3ter unreachable, most likely).
 /// </summary>
 /// <remarks>
@@ -43,11 +44,13 @@ public sealed class M3terTenantHealthCheck : IHealthCheck
 
         int held = 0;
         int valid = 0;
+        string? sharedCacheUnavailable = null;
         var failing = new List<(string Tenant, TokenStatus Status)>();
         foreach (TenantState state in cache.HeldTenants())
         {
             held++;
             TokenStatus status = state.Provider.GetStatus();
+            sharedCacheUnavailable ??= status.SharedCacheUnavailable;
             if (status.ValidToken is not null)
             {
                 valid++;
@@ -60,6 +63,14 @@ public sealed class M3terTenantHealthCheck : IHealthCheck
         }
 
         var data = new Dictionary<string, object> { ["held"] = held, ["withValidToken"] = valid, ["failing"] = failing.Count };
+        if (failing.Count == 0 && sharedCacheUnavailable is not null)
+        {
+            data["sharedCache"] = sharedCacheUnavailable;
+            return Task.FromResult(HealthCheckResult.Degraded(
+                string.Format(CultureInfo.InvariantCulture, "The shared token cache is not in use ({0}); this process fetches its own tokens for its {1} tenant(s) meanwhile, {2} with a valid m3ter token.", sharedCacheUnavailable, held, valid),
+                data: data));
+        }
+
         if (failing.Count == 0)
         {
             return Task.FromResult(HealthCheckResult.Healthy(

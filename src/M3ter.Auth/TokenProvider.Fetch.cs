@@ -227,6 +227,11 @@ public sealed partial class TokenProvider
     /// <summary>Caches a new entry (under <c>_gate</c>, after the request that produced it is cleared), retires the one it replaces, and starts its timer.</summary>
     private void Publish(CacheEntry entry)
     {
+        if (entry.Token.IssuedAt.UtcTicks > Volatile.Read(ref _newestIssuedTicks))
+        {
+            Volatile.Write(ref _newestIssuedTicks, entry.Token.IssuedAt.UtcTicks); // under _gate: no other writer
+        }
+
         Interlocked.Exchange(ref _entry, entry)?.Dispose();
         entry.Start(_timeProvider, _self);
     }

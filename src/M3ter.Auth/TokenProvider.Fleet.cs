@@ -155,9 +155,10 @@ public sealed partial class TokenProvider
     {
         if (_shared is not ISharedRejectionCache rejections
             || await Shared(() => rejections.ReadRejectionAsync(_scope!, cancellationToken)).ConfigureAwait(false) is not SharedRejection rejection
-            || rejection.Until <= _timeProvider.GetUtcNow())
+            || rejection.Until <= _timeProvider.GetUtcNow()
+            || rejection.RefusedAt.UtcTicks <= Volatile.Read(ref _newestIssuedTicks))
         {
-            return;
+            return; // none, run out, or over: a token this provider served was issued after it (the key works again)
         }
 
         string message = string.Format(

@@ -44,6 +44,7 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
     private Exception? _lastFailure;
     private volatile bool _retired;
     private TokenProvider? _successor; // under _gate: where a retired provider sends callers that need a new token
+    private long _newestIssuedTicks; // written under _gate: when the newest token this provider has served was issued
 
     // Tokens m3ter refused: removed from the shared cache (compare and delete) by the next request, and never adopted.
     private readonly RefusedTokens _refused = new();

@@ -47,7 +47,7 @@ public sealed class SharedRejectionRedisTests(ITestOutputHelper output)
         await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
         IDatabase db = mux.GetDatabase();
         RedisKey key = mux.GetServer(mux.GetEndPoints()[0]).Keys(pattern: "*:refused").Single();
-        byte[] value = (await db.StringGetAsync(key))!;
+        byte[] value = (await db.HashGetAsync(key, "v"))!;
         string text = Encoding.Latin1.GetString(value);
         Assert.DoesNotContain("invalid_client", text, StringComparison.Ordinal);
         Assert.DoesNotContain(RedisTokenCacheTests.KeyId, text, StringComparison.Ordinal);
@@ -55,13 +55,64 @@ public sealed class SharedRejectionRedisTests(ITestOutputHelper output)
         Assert.InRange(ttl!.Value, TimeSpan.FromSeconds(20), TimeSpan.FromSeconds(30)); // it ends when the refusing process stops remembering it
 
         value[^1] ^= 0x55;
-        await db.StringSetAsync(key, value, ttl!.Value);
+        await db.HashSetAsync(key, "v", value);
         Assert.Null(await cache.ReadRejectionAsync(scope)); // tampered: no refusal
+        await cache.WriteRejectionAsync(scope, written);
+        Assert.NotNull(await cache.ReadRejectionAsync(scope));
+        await db.HashSetAsync(key, "at", "1"); // when it was made is bound to it
+        Assert.Null(await cache.ReadRejectionAsync(scope));
         await cache.WriteRejectionAsync(scope, written);
 
         await cache.WriteIfNewerAsync(scope, new M3terToken("works-again", "Bearer", DateTimeOffset.UtcNow.AddHours(5), DateTimeOffset.UtcNow));
         Assert.Null(await cache.ReadRejectionAsync(scope)); // the credentials work again
         Assert.False(await db.KeyExistsAsync(key));
+    }
+
+    [RedisFact]
+    public async Task ARefusalWrittenBack_AfterANewerTokenWasWritten_IsNoRefusal_EvenToAProcessThatNeverSawTheToken()
+    {
+        // Someone with write access to Redis keeps a refusal's bytes and writes them back, without an expiry, after the
+        // key was re-enabled and a token written: a replay. It must not block the fleet (until 9999, here).
+        await using RedisServer redis = await RedisServer.StartAsync();
+        await using var cache = new M3terRedisTokenCache(new M3terRedisTokenCacheOptions { Configuration = redis.Configuration });
+        var scope = new SharedTokenScope(Base, RedisTokenCacheTests.KeyId, RedisTokenCacheTests.Secret);
+        DateTimeOffset refusedAt = DateTimeOffset.UtcNow.AddSeconds(-10);
+        await cache.WriteRejectionAsync(scope, new SharedRejection(HttpStatusCode.Unauthorized, "invalid_client", refusedAt, DateTimeOffset.MaxValue));
+        await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        IDatabase db = mux.GetDatabase();
+        RedisKey key = mux.GetServer(mux.GetEndPoints()[0]).Keys(pattern: "*:refused").Single();
+        HashEntry[] copy = await db.HashGetAllAsync(key);
+
+        await cache.WriteIfNewerAsync(scope, new M3terToken("works-again", "Bearer", DateTimeOffset.UtcNow.AddHours(5), DateTimeOffset.UtcNow));
+        Assert.False(await db.KeyExistsAsync(key));
+        await db.HashSetAsync(key, copy); // written back, with no expiry at all
+
+        Assert.Null(await cache.ReadRejectionAsync(scope)); // this process saw the newer token
+        await using var newProcess = new M3terRedisTokenCache(new M3terRedisTokenCacheOptions { Configuration = redis.Configuration });
+        Assert.Null(await newProcess.ReadRejectionAsync(new SharedTokenScope(Base, RedisTokenCacheTests.KeyId, RedisTokenCacheTests.Secret))); // Redis holds the newer token
+    }
+
+    [RedisFact]
+    public async Task ARefusalThatArrivesAfterANewerToken_IsNotWritten_AndOneReadBackLastsADayAtMost()
+    {
+        await using RedisServer redis = await RedisServer.StartAsync();
+        await using var writer = new M3terRedisTokenCache(new M3terRedisTokenCacheOptions { Configuration = redis.Configuration });
+        var scope = new SharedTokenScope(Base, RedisTokenCacheTests.KeyId, RedisTokenCacheTests.Secret);
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        await writer.WriteIfNewerAsync(scope, new M3terToken("issued-now", "Bearer", now.AddHours(5), now));
+
+        // A slow process's refusal, made 5 s before that token was issued, arrives now.
+        await writer.WriteRejectionAsync(scope, new SharedRejection(HttpStatusCode.Unauthorized, null, now.AddSeconds(-5), now.AddHours(1)));
+        await using ConnectionMultiplexer mux = await ConnectionMultiplexer.ConnectAsync(redis.Configuration);
+        Assert.Empty(mux.GetServer(mux.GetEndPoints()[0]).Keys(pattern: "*:refused"));
+
+        // A refusal claiming to last until 9999 is read back as lasting a day from when it was made.
+        await mux.GetDatabase().KeyDeleteAsync(mux.GetServer(mux.GetEndPoints()[0]).Keys(pattern: "*:token").Single());
+        await writer.WriteRejectionAsync(scope, new SharedRejection(HttpStatusCode.Unauthorized, null, now.AddSeconds(1), DateTimeOffset.MaxValue));
+        await using var reader = new M3terRedisTokenCache(new M3terRedisTokenCacheOptions { Configuration = redis.Configuration });
+        SharedRejection? read = await reader.ReadRejectionAsync(new SharedTokenScope(Base, RedisTokenCacheTests.KeyId, RedisTokenCacheTests.Secret));
+        Assert.NotNull(read);
+        Assert.Equal(read.RefusedAt + TimeSpan.FromDays(1), read.Until);
     }
 
     [RedisFact]

@@ -364,6 +364,27 @@ public abstract class M3terAuthHandlerTests
         public void Invalidate(M3terToken token) => provider().Invalidate(token);
     }
 
+    private sealed class SynchronouslyThrowingProvider : ITokenProvider
+    {
+        public ValueTask<M3terToken> GetTokenAsync(CancellationToken cancellationToken = default) => throw new InvalidOperationException("provider broke synchronously");
+
+        public void Invalidate(M3terToken token)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task AProviderThatThrowsInsteadOfFaulting_IsAnM3terAuthException_AndNothingIsSent()
+    {
+        var server = new FakeM3ter();
+        using var client = new TestClient(new HttpClient(new M3terAuthHandler(new SynchronouslyThrowingProvider(), TestOptions.Create(), timeProvider: _time) { InnerHandler = server }), _isAsync);
+
+        M3terAuthException error = await Assert.ThrowsAsync<M3terAuthException>(() => client.GetAsync(new Uri("https://api.m3ter.com/organizations/org-1/meters")));
+
+        Assert.IsType<InvalidOperationException>(error.InnerException);
+        Assert.Empty(server.Received);
+    }
+
     [Fact]
     public void Constructor_InvalidOptions_Throws()
     {

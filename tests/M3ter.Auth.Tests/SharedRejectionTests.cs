@@ -125,6 +125,25 @@ public sealed class SharedRejectionTests
     }
 
     [Fact]
+    public async Task ARefusalMadeBeforeATokenTheProviderServed_IsOver_AndDoesNotBlockIt()
+    {
+        // Process A was refused just before the key was re-enabled, and its slow write of the refusal arrived after
+        // process B had shared a token: once that token runs out, the refusal must not stop this process asking.
+        DateTimeOffset now = _time.GetUtcNow();
+        _cache.Stored = new M3terToken("fleet-token-issued-after-the-refusal", "Bearer", now.AddMinutes(10), now);
+        _cache.Rejection = new SharedRejection(HttpStatusCode.Unauthorized, "invalid_client", now.AddSeconds(-5), now.AddHours(1));
+        var client = new FakeTokenClient(_time);
+        using TokenProvider provider = Provider(client, o => o.RejectedCredentialsCacheDuration = TimeSpan.FromHours(1));
+        Assert.Equal("fleet-token-issued-after-the-refusal", (await provider.GetTokenAsync()).AccessToken);
+
+        _time.Advance(TimeSpan.FromMinutes(11));
+        M3terToken next = await provider.GetTokenAsync();
+
+        Assert.Equal("token-1", next.AccessToken);
+        Assert.Equal(1, client.Calls);
+    }
+
+    [Fact]
     public async Task NothingIsShared_WhenRejectionsAreNotRemembered()
     {
         using TokenProvider first = Provider(Refusing(_time), o => o.RejectedCredentialsCacheDuration = TimeSpan.Zero);

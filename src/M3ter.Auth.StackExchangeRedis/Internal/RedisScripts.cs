@@ -15,8 +15,9 @@ internal static class RedisScripts
         return redis.call('HMGET', KEYS[1], 'exp', 'v')
         """;
 
-    // ARGV: expiry (unix ms), sealed value, fingerprint, time to live (ms, relative: Redis's clock, not ours), force.
-    // An entry whose expiry is not a number is not ours; "force" overwrites an entry this process could not read.
+    // ARGV: expiry (unix ms), sealed value, fingerprint, time to live (ms, relative: Redis's clock, not ours), force,
+    // issued at (unix ms; compared with a refusal's time, below). An entry whose expiry is not a number is not ours;
+    // "force" overwrites an entry this process could not read. A token written ends a refusal (KEYS[2]).
     public const string WriteIfNewerScript = """
         local t = redis.call('TYPE', KEYS[1]).ok
         if t == 'hash' then
@@ -25,20 +26,38 @@ internal static class RedisScripts
         elseif t ~= 'none' then
           redis.call('DEL', KEYS[1])
         end
-        redis.call('HSET', KEYS[1], 'exp', ARGV[1], 'v', ARGV[2], 'fp', ARGV[3])
+        redis.call('HSET', KEYS[1], 'exp', ARGV[1], 'v', ARGV[2], 'fp', ARGV[3], 'iat', ARGV[6])
         redis.call('PEXPIRE', KEYS[1], ARGV[4])
         redis.call('DEL', KEYS[2])
         return 1
         """;
 
-    // A refusal of the credentials, shared until it runs out (or a token is written: KEYS[2] above). Bounded as the
-    // token's read is.
+    // A refusal of the credentials (a hash: 'at', when it was made, unix ms, bound into the sealed 'v'), shared until
+    // it runs out or a token is written. KEYS[1] the refusal, KEYS[2] the token, in one hash slot. A refusal made no
+    // later than the token held was issued is over (the credentials worked since): never written, never read. So a
+    // refusal that arrives late (its process was slow) or is written back (a replay) cannot outlive a newer token.
+    // Bounded as the token's read is (ARGV[1]).
     public const string ReadRejectionScript = """
-        if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return false end
-        return redis.call('GET', KEYS[1])
+        if redis.call('TYPE', KEYS[1]).ok ~= 'hash' or redis.call('HSTRLEN', KEYS[1], 'v') > tonumber(ARGV[1]) then return false end
+        local at = tonumber(redis.call('HGET', KEYS[1], 'at'))
+        if not at then return false end
+        if redis.call('TYPE', KEYS[2]).ok == 'hash' then
+          local iat = tonumber(redis.call('HGET', KEYS[2], 'iat'))
+          if iat and iat >= at then return false end
+        end
+        return redis.call('HMGET', KEYS[1], 'at', 'v')
         """;
+
+    // ARGV: made at (unix ms), sealed value, time to live (ms).
     public const string WriteRejectionScript = """
-        return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        if redis.call('TYPE', KEYS[2]).ok == 'hash' then
+          local iat = tonumber(redis.call('HGET', KEYS[2], 'iat'))
+          if iat and iat >= tonumber(ARGV[1]) then return 0 end
+        end
+        redis.call('DEL', KEYS[1])
+        redis.call('HSET', KEYS[1], 'at', ARGV[1], 'v', ARGV[2])
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 1
         """;
     public const string RemoveIfHoldsScript = """
         if redis.call('TYPE', KEYS[1]).ok == 'hash' and redis.call('HGET', KEYS[1], 'fp') == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -25,6 +25,7 @@ internal sealed class ScopeKeys
     private readonly byte[] _refusedAssociated;
     private int _unreadable;
     private long _newestSeenMs;
+    private long _newestIssuedMs;
     private long _leaseMaybeHeldUntilTicks;
 
     public ScopeKeys(SharedTokenScope scope, string keyPrefix)
@@ -164,7 +165,26 @@ internal sealed class ScopeKeys
         }
     }
 
-    /// <summary>Encrypts a refusal: version, nonce, tag, ciphertext of when, until when, the status and the error code.</summary>
+    /// <summary>Records the issue time of a token read or written: a refusal made no later than it is over.</summary>
+    public void NoteIssued(long issuedAtUnixMs)
+    {
+        long seen = Volatile.Read(ref _newestIssuedMs);
+        while (issuedAtUnixMs > seen)
+        {
+            long previous = Interlocked.CompareExchange(ref _newestIssuedMs, issuedAtUnixMs, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
+
+    /// <summary>Whether a refusal made at <paramref name="refusedAtUnixMs"/> is over: a token this process has read or written was issued no earlier.</summary>
+    public bool IsOverByTokenSeen(long refusedAtUnixMs) => refusedAtUnixMs <= Volatile.Read(ref _newestIssuedMs);
+
+    /// <summary>Encrypts a refusal: version, nonce, tag, ciphertext of when, until when, the status and the error code; when it was made is bound to it.</summary>
     public byte[] SealRejection(SharedRejection rejection)
     {
         byte[] error = Encoding.UTF8.GetBytes(rejection.Error ?? string.Empty);
@@ -179,12 +199,16 @@ internal sealed class ScopeKeys
         Span<byte> nonce = sealedValue.AsSpan(1, NonceSize);
         RandomNumberGenerator.Fill(nonce);
         using var aes = new AesGcm(_encryptionKey, TagSize);
-        aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), _refusedAssociated);
+        aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), RefusedAssociatedData(rejection.RefusedAt.ToUnixTimeMilliseconds()));
         return sealedValue;
     }
 
-    /// <summary>Decrypts and checks a refusal; null for anything this scope did not write.</summary>
-    public SharedRejection? OpenRejection(byte[]? sealedValue)
+    /// <summary>
+    /// Decrypts and checks a refusal made at <paramref name="refusedAtUnixMs"/> (as its entry says, and its ciphertext
+    /// must agree); null for anything this scope did not write. It ends <paramref name="maxHold"/> after it was made
+    /// at the latest, whatever it claims.
+    /// </summary>
+    public SharedRejection? OpenRejection(byte[]? sealedValue, long refusedAtUnixMs, TimeSpan maxHold)
     {
         if (sealedValue is null || sealedValue.Length < 1 + NonceSize + TagSize + 20 || sealedValue[0] != FormatVersion)
         {
@@ -195,7 +219,7 @@ internal sealed class ScopeKeys
         try
         {
             using var aes = new AesGcm(_encryptionKey, TagSize);
-            aes.Decrypt(sealedValue.AsSpan(1, NonceSize), sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), plaintext, _refusedAssociated);
+            aes.Decrypt(sealedValue.AsSpan(1, NonceSize), sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), plaintext, RefusedAssociatedData(refusedAtUnixMs));
             long at = BinaryPrimitives.ReadInt64LittleEndian(plaintext);
             long until = BinaryPrimitives.ReadInt64LittleEndian(plaintext.AsSpan(8));
             int status = BinaryPrimitives.ReadInt32LittleEndian(plaintext.AsSpan(16));
@@ -205,12 +229,21 @@ internal sealed class ScopeKeys
             }
 
             string? error = plaintext.Length > 20 ? Encoding.UTF8.GetString(plaintext, 20, plaintext.Length - 20) : null;
+            until = Math.Min(until, at > DateTimeOffset.MaxValue.UtcTicks - maxHold.Ticks ? DateTimeOffset.MaxValue.UtcTicks : at + maxHold.Ticks);
             return new SharedRejection((System.Net.HttpStatusCode)status, error, new DateTimeOffset(at, TimeSpan.Zero), new DateTimeOffset(until, TimeSpan.Zero));
         }
         catch (CryptographicException)
         {
             return null;
         }
+    }
+
+    private byte[] RefusedAssociatedData(long refusedAtUnixMs)
+    {
+        var data = new byte[_refusedAssociated.Length + 8];
+        _refusedAssociated.CopyTo(data, 0);
+        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(_refusedAssociated.Length), refusedAtUnixMs);
+        return data;
     }
 
     private byte[] AssociatedData(long expiresAtUnixMs)

@@ -1,5 +1,6 @@
 using System;
 using System.Threading.Tasks;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace M3ter.Auth.Tests.Tenants;
@@ -79,6 +80,30 @@ public sealed class TenantHealthTests
         Assert.Contains("'gone4'", result.Description, StringComparison.Ordinal);
         Assert.DoesNotContain("'gone5'", result.Description, StringComparison.Ordinal);
         Assert.Contains("and 2 more", result.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheSharedTokenCacheUnavailable_IsDegraded_ThoughEveryTenantHasItsToken()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero));
+        var m3ter = new FakeOrganizations(time);
+        var store = new FakeStore();
+        m3ter.AddKey("key-t0", "secret-t0", "t0");
+        store.Set("t0", "key-t0", "secret-t0");
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton(store);
+        services.AddSingleton<ISharedTokenCache>(new InMemorySharedCache { Unavailable = "Redis is unavailable (test)" });
+        services.AddM3terAuthTenants<FakeStore>(o => o.RetryDelay = TimeSpan.Zero);
+        services.AddHttpClient(TokenClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(() => m3ter.TokenEndpoint());
+        using ServiceProvider sp = services.BuildServiceProvider();
+        var tenants = sp.GetRequiredService<IM3terTenantTokenProvider>();
+        await tenants.GetTokenAsync("t0");
+
+        HealthCheckResult result = await new M3terTenantHealthCheck(tenants).CheckHealthAsync(new HealthCheckContext());
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Equal("Redis is unavailable (test)", result.Data["sharedCache"]);
     }
 
     [Fact]

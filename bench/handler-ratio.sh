@@ -2,6 +2,8 @@
 # Measures the handler cases against the constant header in paired runs.
 #
 # usage: bench/handler-ratio.sh [runs]          (default 10; about 95 s per run on the 2-core CI machine)
+#        BENCH_CLASS=TenantBenchmarks BENCH_BASELINE='constant AuthenticationHeaderValue, tenant option set' \
+#          bench/handler-ratio.sh [runs]         (another class, against its own baseline case, the same way)
 #        bench/handler-ratio.sh --parse <csv>   (one HandlerBenchmarks CSV report as tab-separated rows; .ci/run
 #                                                checks it on the dry run's report)
 #
@@ -14,7 +16,11 @@
 # redis-server when one is installed. Logs and reports stay in a temporary directory, printed at the end.
 set -euo pipefail
 
-baseline='constant AuthenticationHeaderValue' # the [Benchmark(Baseline = true)] case's description
+baseline=${BENCH_BASELINE:-'constant AuthenticationHeaderValue'} # the [Benchmark(Baseline = true)] case's description
+class=${BENCH_CLASS:-HandlerBenchmarks}
+case $class in
+  '' | *[!A-Za-z0-9_]*) echo "BENCH_CLASS must be a benchmark class name" >&2; exit 2 ;;
+esac
 
 # Prints "name<TAB>mean in ns<TAB>ratio to the baseline<TAB>allocated" per case of a BenchmarkDotNet CSV report.
 # Fields are split on commas outside double quotes (a case name with a comma is quoted, and so is a mean of 1,000 or
@@ -98,14 +104,14 @@ dotnet build -c Release --disable-build-servers "$project" > "$out/build.log" 2>
 failed=0
 for i in $(seq "$runs"); do
   # The invariant culture: BenchmarkDotNet writes the CSV with the current culture's list and decimal separators.
-  LC_ALL=C setsid dotnet run -c Release --no-build --project "$project" -- --filter '*HandlerBenchmarks*' \
+  LC_ALL=C setsid dotnet run -c Release --no-build --project "$project" -- --filter "*.$class*" \
     --launchCount 1 --warmupCount 6 --iterationCount 15 --artifacts "$out/run$i" > "$out/run$i.log" 2>&1 &
   child=$!
   status=0
   wait "$child" || status=$?
   child=
 
-  csv="$out/run$i/results/M3ter.Auth.Benchmarks.HandlerBenchmarks-report.csv"
+  csv="$out/run$i/results/M3ter.Auth.Benchmarks.$class-report.csv"
   if [ "$status" -ne 0 ] || ! parse_report "$csv" > "$out/run$i.tsv"; then
     echo "run $i of $runs failed (exit $status): see $out/run$i.log" >&2
     failed=$((failed + 1))

@@ -105,7 +105,7 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
         }
         else
         {
-            return SendCoreAsync(request, async: true, cancellationToken).AsTask(); // a tenant to look up, or none
+            return SendForTenantAsync(request, cancellationToken); // a tenant to look up, or none
         }
 
         if (!route.Scope.Matches(uri) || uri is TokenEndpoint)
@@ -140,8 +140,21 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
             return sending;
         }
 
-        return CompleteAsync(sending, request, sent, async: true, cancellationToken).AsTask();
+        return CompleteAsync(sending, request, sent, cancellationToken);
     }
+
+    // The two ways off the warm path return a Task from a method of their own: a ValueTask (and its AsTask call) in
+    // SendAsync, which inlines SendWithToken, would be a struct local its prologue zeroes on every call.
+
+    /// <summary>A request for a tenant that is not held (its credentials are looked up first), or for none.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Task<HttpResponseMessage> SendForTenantAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+        SendCoreAsync(request, async: true, cancellationToken).AsTask();
+
+    /// <summary>The warm path's send did not complete at once, or was refused: wait, and replay if need be.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Task<HttpResponseMessage> CompleteAsync(Task<HttpResponseMessage> sending, HttpRequestMessage request, SentAs sent, CancellationToken cancellationToken) =>
+        CompleteAsync(sending, request, sent, async: true, cancellationToken).AsTask();
 
     /// <summary>
     /// Sends the request on; a handler below that throws instead of returning a faulted task leaves no token behind.

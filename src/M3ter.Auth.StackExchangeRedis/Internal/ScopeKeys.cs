@@ -89,20 +89,7 @@ internal sealed class ScopeKeys
     public void NoteWritten(long expiresAtUnixMs) => Volatile.Write(ref _newestSeenMs, expiresAtUnixMs);
 
     /// <summary>Records the expiry of an entry read.</summary>
-    public void NoteSeen(long expiresAtUnixMs)
-    {
-        long seen = Volatile.Read(ref _newestSeenMs);
-        while (expiresAtUnixMs > seen)
-        {
-            long previous = Interlocked.CompareExchange(ref _newestSeenMs, expiresAtUnixMs, seen);
-            if (previous == seen)
-            {
-                return;
-            }
-
-            seen = previous;
-        }
-    }
+    public void NoteSeen(long expiresAtUnixMs) => RaiseTo(ref _newestSeenMs, expiresAtUnixMs);
 
     /// <summary>A one-way fingerprint of the token: enough to compare, useless to an attacker.</summary>
     public string Fingerprint(string accessToken) =>
@@ -119,30 +106,19 @@ internal sealed class ScopeKeys
         BinaryPrimitives.WriteUInt16LittleEndian(plaintext.AsSpan(16), (ushort)type.Length);
         type.CopyTo(plaintext, 18);
         value.CopyTo(plaintext, 18 + type.Length);
-
-        var sealedValue = new byte[1 + NonceSize + TagSize + plaintext.Length];
-        sealedValue[0] = FormatVersion;
-        Span<byte> nonce = sealedValue.AsSpan(1, NonceSize);
-        RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(_encryptionKey, TagSize);
-        aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), AssociatedData(expiresAtUnixMs));
-        CryptographicOperations.ZeroMemory(plaintext);
-        return sealedValue;
+        return SealBytes(plaintext, Bound(_associatedPrefix, expiresAtUnixMs));
     }
 
     /// <summary>Decrypts and checks an entry; null for anything that is not one this scope wrote (another secret, tampering, garbage).</summary>
     public M3terToken? Open(byte[]? sealedValue, long expiresAtUnixMs)
     {
-        if (sealedValue is null || sealedValue.Length < 1 + NonceSize + TagSize + 18 || sealedValue[0] != FormatVersion)
+        if (OpenBytes(sealedValue, 18, Bound(_associatedPrefix, expiresAtUnixMs)) is not byte[] plaintext)
         {
             return null;
         }
 
-        var plaintext = new byte[sealedValue.Length - 1 - NonceSize - TagSize];
         try
         {
-            using var aes = new AesGcm(_encryptionKey, TagSize);
-            aes.Decrypt(sealedValue.AsSpan(1, NonceSize), sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), plaintext, AssociatedData(expiresAtUnixMs));
             long issued = BinaryPrimitives.ReadInt64LittleEndian(plaintext);
             long expires = BinaryPrimitives.ReadInt64LittleEndian(plaintext.AsSpan(8));
             int typeLength = BinaryPrimitives.ReadUInt16LittleEndian(plaintext.AsSpan(16));
@@ -155,10 +131,6 @@ internal sealed class ScopeKeys
             string accessToken = Encoding.UTF8.GetString(plaintext, 18 + typeLength, plaintext.Length - 18 - typeLength);
             return new M3terToken(accessToken, type, new DateTimeOffset(expires, TimeSpan.Zero), new DateTimeOffset(issued, TimeSpan.Zero));
         }
-        catch (CryptographicException)
-        {
-            return null;
-        }
         finally
         {
             CryptographicOperations.ZeroMemory(plaintext);
@@ -166,20 +138,7 @@ internal sealed class ScopeKeys
     }
 
     /// <summary>Records the issue time of a token read or written: a refusal made no later than it is over.</summary>
-    public void NoteIssued(long issuedAtUnixMs)
-    {
-        long seen = Volatile.Read(ref _newestIssuedMs);
-        while (issuedAtUnixMs > seen)
-        {
-            long previous = Interlocked.CompareExchange(ref _newestIssuedMs, issuedAtUnixMs, seen);
-            if (previous == seen)
-            {
-                return;
-            }
-
-            seen = previous;
-        }
-    }
+    public void NoteIssued(long issuedAtUnixMs) => RaiseTo(ref _newestIssuedMs, issuedAtUnixMs);
 
     /// <summary>Whether a refusal made at <paramref name="refusedAtUnixMs"/> is over: a token this process has read or written was issued no earlier.</summary>
     public bool IsOverByTokenSeen(long refusedAtUnixMs) => refusedAtUnixMs <= Volatile.Read(ref _newestIssuedMs);
@@ -193,14 +152,7 @@ internal sealed class ScopeKeys
         BinaryPrimitives.WriteInt64LittleEndian(plaintext.AsSpan(8), rejection.Until.UtcTicks);
         BinaryPrimitives.WriteInt32LittleEndian(plaintext.AsSpan(16), (int)rejection.StatusCode);
         error.CopyTo(plaintext, 20);
-
-        var sealedValue = new byte[1 + NonceSize + TagSize + plaintext.Length];
-        sealedValue[0] = FormatVersion;
-        Span<byte> nonce = sealedValue.AsSpan(1, NonceSize);
-        RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(_encryptionKey, TagSize);
-        aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), RefusedAssociatedData(rejection.RefusedAt.ToUnixTimeMilliseconds()));
-        return sealedValue;
+        return SealBytes(plaintext, Bound(_refusedAssociated, rejection.RefusedAt.ToUnixTimeMilliseconds()));
     }
 
     /// <summary>
@@ -210,7 +162,66 @@ internal sealed class ScopeKeys
     /// </summary>
     public SharedRejection? OpenRejection(byte[]? sealedValue, long refusedAtUnixMs, TimeSpan maxHold)
     {
-        if (sealedValue is null || sealedValue.Length < 1 + NonceSize + TagSize + 20 || sealedValue[0] != FormatVersion)
+        if (OpenBytes(sealedValue, 20, Bound(_refusedAssociated, refusedAtUnixMs)) is not byte[] plaintext)
+        {
+            return null;
+        }
+
+        long at = BinaryPrimitives.ReadInt64LittleEndian(plaintext);
+        long until = BinaryPrimitives.ReadInt64LittleEndian(plaintext.AsSpan(8));
+        int status = BinaryPrimitives.ReadInt32LittleEndian(plaintext.AsSpan(16));
+        if (at < DateTimeOffset.MinValue.UtcTicks || until > DateTimeOffset.MaxValue.UtcTicks || at > until || status is < 100 or > 599)
+        {
+            return null;
+        }
+
+        string? error = plaintext.Length > 20 ? Encoding.UTF8.GetString(plaintext, 20, plaintext.Length - 20) : null;
+        until = Math.Min(until, at > DateTimeOffset.MaxValue.UtcTicks - maxHold.Ticks ? DateTimeOffset.MaxValue.UtcTicks : at + maxHold.Ticks);
+        return new SharedRejection((System.Net.HttpStatusCode)status, error, new DateTimeOffset(at, TimeSpan.Zero), new DateTimeOffset(until, TimeSpan.Zero));
+    }
+
+    /// <summary>Raises <paramref name="field"/> to <paramref name="value"/> if it is lower (compare and swap).</summary>
+    private static void RaiseTo(ref long field, long value)
+    {
+        long seen = Volatile.Read(ref field);
+        while (value > seen)
+        {
+            long previous = Interlocked.CompareExchange(ref field, value, seen);
+            if (previous == seen)
+            {
+                return;
+            }
+
+            seen = previous;
+        }
+    }
+
+    /// <summary>Associated data: a fixed prefix (the format and the key name) and a number bound to the value.</summary>
+    private static byte[] Bound(byte[] prefix, long value)
+    {
+        var data = new byte[prefix.Length + 8];
+        prefix.CopyTo(data, 0);
+        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(prefix.Length), value);
+        return data;
+    }
+
+    /// <summary>Encrypts <paramref name="plaintext"/> (then zeroes it): version, random nonce, tag, ciphertext.</summary>
+    private byte[] SealBytes(byte[] plaintext, byte[] associatedData)
+    {
+        var sealedValue = new byte[1 + NonceSize + TagSize + plaintext.Length];
+        sealedValue[0] = FormatVersion;
+        Span<byte> nonce = sealedValue.AsSpan(1, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        using var aes = new AesGcm(_encryptionKey, TagSize);
+        aes.Encrypt(nonce, plaintext, sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), associatedData);
+        CryptographicOperations.ZeroMemory(plaintext);
+        return sealedValue;
+    }
+
+    /// <summary>Decrypts what <see cref="SealBytes"/> made; null for anything shorter than <paramref name="minPlaintext"/> bytes, of another version, or not authentic.</summary>
+    private byte[]? OpenBytes(byte[]? sealedValue, int minPlaintext, byte[] associatedData)
+    {
+        if (sealedValue is null || sealedValue.Length < 1 + NonceSize + TagSize + minPlaintext || sealedValue[0] != FormatVersion)
         {
             return null;
         }
@@ -219,39 +230,14 @@ internal sealed class ScopeKeys
         try
         {
             using var aes = new AesGcm(_encryptionKey, TagSize);
-            aes.Decrypt(sealedValue.AsSpan(1, NonceSize), sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), plaintext, RefusedAssociatedData(refusedAtUnixMs));
-            long at = BinaryPrimitives.ReadInt64LittleEndian(plaintext);
-            long until = BinaryPrimitives.ReadInt64LittleEndian(plaintext.AsSpan(8));
-            int status = BinaryPrimitives.ReadInt32LittleEndian(plaintext.AsSpan(16));
-            if (at < DateTimeOffset.MinValue.UtcTicks || until > DateTimeOffset.MaxValue.UtcTicks || at > until || status is < 100 or > 599)
-            {
-                return null;
-            }
-
-            string? error = plaintext.Length > 20 ? Encoding.UTF8.GetString(plaintext, 20, plaintext.Length - 20) : null;
-            until = Math.Min(until, at > DateTimeOffset.MaxValue.UtcTicks - maxHold.Ticks ? DateTimeOffset.MaxValue.UtcTicks : at + maxHold.Ticks);
-            return new SharedRejection((System.Net.HttpStatusCode)status, error, new DateTimeOffset(at, TimeSpan.Zero), new DateTimeOffset(until, TimeSpan.Zero));
+            aes.Decrypt(sealedValue.AsSpan(1, NonceSize), sealedValue.AsSpan(1 + NonceSize + TagSize), sealedValue.AsSpan(1 + NonceSize, TagSize), plaintext, associatedData);
+            return plaintext;
         }
         catch (CryptographicException)
         {
+            CryptographicOperations.ZeroMemory(plaintext);
             return null;
         }
-    }
-
-    private byte[] RefusedAssociatedData(long refusedAtUnixMs)
-    {
-        var data = new byte[_refusedAssociated.Length + 8];
-        _refusedAssociated.CopyTo(data, 0);
-        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(_refusedAssociated.Length), refusedAtUnixMs);
-        return data;
-    }
-
-    private byte[] AssociatedData(long expiresAtUnixMs)
-    {
-        var data = new byte[_associatedPrefix.Length + 8];
-        _associatedPrefix.CopyTo(data, 0);
-        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(_associatedPrefix.Length), expiresAtUnixMs);
-        return data;
     }
 
     private static string Base64Url(byte[] bytes) =>

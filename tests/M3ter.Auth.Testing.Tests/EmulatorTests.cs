@@ -631,43 +631,4 @@ public sealed class EmulatorTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(new[] { "M3TER_API_KEY", "M3TER_API_SECRET", "M3TER_BASE_URL", "M3TER_INGEST_URL", "M3TER_ORG_ID" }, m3ter.EnvironmentVariables.Keys.Order());
     }
-
-    [Fact]
-    public async Task RunnableEmulator_PrintsItsAddressesAndCredentials_ServesThem_AndStopsOnSigterm()
-    {
-        using Process process = BuiltProgram.Start(BuiltProgram.PathOf("samples/Emulator", "Emulator"), "--key", "local-key", "--secret", "local-secret", "--org", "local-org");
-        try
-        {
-            var lines = new List<string>();
-            while (await process.StandardOutput.ReadLineAsync().WaitAsync(NoHang) is string line)
-            {
-                lines.Add(line);
-                if (line.StartsWith("ready", StringComparison.Ordinal))
-                {
-                    break;
-                }
-            }
-
-            string baseUrl = lines.Single(l => l.Contains("M3TER_BASE_URL=", StringComparison.Ordinal)).Split('=')[1];
-            string ingestUrl = lines.Single(l => l.Contains("M3TER_INGEST_URL=", StringComparison.Ordinal)).Split('=')[1];
-            Assert.Contains(lines, l => l.Contains("M3ter:AccessKeyId=local-key", StringComparison.Ordinal));
-            var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(baseUrl), "oauth/token")) { Content = new StringContent("grant_type=client_credentials", Encoding.UTF8, "application/x-www-form-urlencoded") };
-            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("local-key:local-secret")));
-            using HttpResponseMessage token = await Http.SendAsync(request).WaitAsync(NoHang);
-            Assert.Equal(HttpStatusCode.OK, token.StatusCode);
-            Assert.NotEqual(baseUrl, ingestUrl);
-
-            BuiltProgram.Terminate(process);
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-            Assert.Equal(0, process.ExitCode); // it handles SIGTERM itself and stops cleanly
-            Assert.Contains("stopped after 1 token request(s)", await process.StandardOutput.ReadToEndAsync(), StringComparison.Ordinal);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-    }
 }

@@ -25,17 +25,7 @@ public sealed partial class M3terEmulator
             return;
         }
 
-        List<M3terMeasurement>? accepted = null;
-        string? problem;
-        try
-        {
-            using JsonDocument document = JsonDocument.Parse(record.Body);
-            problem = MeasurementValidation.Validate(document.RootElement, record.ReceivedAt, out accepted);
-        }
-        catch (JsonException)
-        {
-            problem = "The body is not valid JSON";
-        }
+        string? problem = MeasurementValidation.ValidateBody(record.Body, record.ReceivedAt, out List<M3terMeasurement> accepted);
 
         if (problem is not null)
         {
@@ -45,7 +35,7 @@ public sealed partial class M3terEmulator
 
         if (_options.RecordRequests)
         {
-            accepted!.ForEach(_measurements.Add);
+            accepted.ForEach(_measurements.Add);
         }
 
         await WriteAsync(context, record, 200, EmulatorJson.Write(w =>

@@ -65,6 +65,23 @@ public sealed class EmulatorTests
 
     // ---- Defects ----
 
+    [Fact]
+    public async Task Ingest_AStringWithABadUtf8Byte_Is400WithAMessage_Not500()
+    {
+        // Found by tests/Fuzz (ingest-body): the JSON reader accepts the bytes, and reading the string threw later.
+        await using M3terEmulator m3ter = await M3terEmulator.StartAsync();
+        byte[] body = Encoding.UTF8.GetBytes("{\"measurements\":[" + Measurement("u\u00e9") + "]}");
+        body[Array.IndexOf(body, (byte)0xA9)] = 0x28; // "é" becomes the invalid pair C3 28
+        var request = new HttpRequestMessage(HttpMethod.Post, Measurements(m3ter)) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(m3ter));
+
+        using HttpResponseMessage response = await Http.SendAsync(request).WaitAsync(NoHang);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("not valid UTF-8 JSON", await MessageOf(response), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("[]", "a JSON object")]
     [InlineData("\"x\"", "a JSON object")]

@@ -24,6 +24,13 @@ import xml.etree.ElementTree as ET
 import zipfile
 
 PACKAGES = ["M3ter.Auth", "M3ter.Auth.Testing", "M3ter.Auth.StackExchangeRedis", "M3ter.Auth.Tool"]
+# The target frameworks each package must carry, and the assembly that must be in each.
+FRAMEWORKS = {
+    "M3ter.Auth": ("lib", ["netstandard2.0", "net8.0", "net10.0"], "M3ter.Auth.dll"),
+    "M3ter.Auth.Testing": ("lib", ["net8.0", "net10.0"], "M3ter.Auth.Testing.dll"),
+    "M3ter.Auth.StackExchangeRedis": ("lib", ["net8.0", "net10.0"], "M3ter.Auth.StackExchangeRedis.dll"),
+    "M3ter.Auth.Tool": ("tools", ["net8.0", "net10.0"], "m3ter-auth.dll"),
+}
 OWN_ASSEMBLIES = {"M3ter.Auth", "M3ter.Auth.Testing", "M3ter.Auth.StackExchangeRedis", "m3ter-auth"}
 
 parser = argparse.ArgumentParser()
@@ -60,7 +67,7 @@ def sourcelink_of(pdb):
     return json.loads(match.group(0)) if match else None
 
 
-raw = re.sub(r"^https://github\.com/", "https://raw.githubusercontent.com/", args.repository.rstrip("/"))
+raw = re.sub(r"^https://github\.com/", "https://raw.githubusercontent.com/", re.sub(r"\.git$", "", args.repository.rstrip("/")))
 expected_link = f"{raw}/{args.commit}/*"
 
 for package in PACKAGES:
@@ -106,6 +113,11 @@ for package in PACKAGES:
     elif z.read(readme).decode("utf-8-sig").splitlines()[0].strip() != f"# {package}":
         problem(package, "its README is not its own (it should start '# " + package + "')")
 
+    folder, frameworks, entry = FRAMEWORKS[package]
+    for framework in frameworks:
+        expected = f"{folder}/{framework}/any/{entry}" if folder == "tools" else f"{folder}/{framework}/{entry}"
+        if expected not in names:
+            problem(package, f"{expected} is missing")
     assemblies = [n for n in names if re.match(r"^(lib|tools)/[^/]+/", n) and n.endswith(".dll")
                   and os.path.splitext(os.path.basename(n))[0] in OWN_ASSEMBLIES]
     if not assemblies:

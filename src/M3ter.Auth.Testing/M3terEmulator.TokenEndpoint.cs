@@ -151,7 +151,7 @@ public sealed partial class M3terEmulator
                 return document.RootElement.ValueKind == JsonValueKind.Object
                     && document.RootElement.TryGetProperty("grant_type", out JsonElement grant)
                     && grant.ValueKind == JsonValueKind.String
-                    && grant.GetString() == "client_credentials";
+                    && grant.ValueEquals("client_credentials"); // compares the raw value: a lone surrogate escape cannot throw
             }
             catch (JsonException)
             {

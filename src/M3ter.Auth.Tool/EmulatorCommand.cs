@@ -19,6 +19,12 @@ internal static class EmulatorCommand
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr)
     {
+        if (args.Count == 1 && args[0] is "-h" or "--help")
+        {
+            stdout.WriteLine("usage: " + Usage);
+            return ExitCodes.Ok;
+        }
+
         M3terEmulatorOptions options;
         try
         {
@@ -89,8 +95,8 @@ internal static class EmulatorCommand
         var options = new M3terEmulatorOptions { MaxRecordedRequests = 1000 };
         for (int i = 0; i < args.Count; i++)
         {
-            string flag = args[i];
-            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{flag} needs a value.");
+            (string flag, string? inline) = ToolArguments.Split(args[i]);
+            string Value() => inline ?? (i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{flag} needs a value."));
             int Port()
             {
                 string value = Value();
@@ -122,11 +128,11 @@ internal static class EmulatorCommand
                         ? TimeSpan.FromSeconds(s)
                         : throw new ArgumentException($"--token-lifetime must be a number of seconds from 1 to 86400, but it is '{seconds}'.");
                     break;
-                case "--no-rate-limit":
+                case "--no-rate-limit" when inline is null:
                     options.RateLimitPerSecond = null;
                     break;
                 default:
-                    throw new ArgumentException($"unknown option '{flag}' for 'emulator'.");
+                    throw ToolArguments.Unexpected(args[i], "emulator");
             }
         }
 

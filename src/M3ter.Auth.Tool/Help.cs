@@ -25,9 +25,10 @@ internal static class Help
         Emulator options:
           --api-port N  --ingest-port N  --key K  --secret S  --org O  --token-lifetime SECONDS  --no-rate-limit
 
-        Exit codes: 0 ok; 1 other failure; 2 bad configuration or arguments; 3 credentials refused (or the pre-issued
-        token expired); 4 token endpoint unreachable or timed out; 5 token endpoint failed (5xx, 429, not a token);
-        130 cancelled.
+        Exit codes: 0 ok; 1 other failure; 2 bad configuration or arguments (check given a pre-issued token, which only a
+        call can check); 3 credentials refused (or the pre-issued token expired); 4 token endpoint unreachable or timed
+        out; 5 token endpoint failed (5xx, 429, a redirect, not a token); 130 cancelled.
+        A value that starts with -- is given as --flag=VALUE. Arguments that are not understood are never echoed.
 
         Examples:
           curl -H "$(m3ter-auth token --header)" https://api.m3ter.com/organizations/$M3TER_ORG_ID/meters

@@ -18,7 +18,7 @@ internal static class TokenCommands
 {
     /// <summary>Prints the token (or the whole <c>Authorization:</c> line) and nothing else on stdout.</summary>
     public static Task<int> TokenAsync(ToolArguments arguments, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken) =>
-        RunAsync(arguments, stderr, (token, _, _) =>
+        RunAsync(arguments, stderr, checkOnly: false, (token, _, _) =>
         {
             stdout.Write(arguments.Header ? "Authorization: Bearer " + token.AccessToken : token.AccessToken);
             stdout.Write('\n');
@@ -26,7 +26,7 @@ internal static class TokenCommands
 
     /// <summary>Asks for a token and prints what it learned, never the token itself.</summary>
     public static Task<int> CheckAsync(ToolArguments arguments, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken) =>
-        RunAsync(arguments, stderr, (token, options, elapsed) =>
+        RunAsync(arguments, stderr, checkOnly: true, (token, options, elapsed) =>
         {
             var report = new StringBuilder()
                 .AppendLine("m3ter accepted the credentials.")
@@ -40,7 +40,7 @@ internal static class TokenCommands
             stdout.Write(report.ToString());
         }, cancellationToken);
 
-    private static async Task<int> RunAsync(ToolArguments arguments, TextWriter stderr, Action<M3terToken, M3terAuthOptions, TimeSpan> report, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(ToolArguments arguments, TextWriter stderr, bool checkOnly, Action<M3terToken, M3terAuthOptions, TimeSpan> report, CancellationToken cancellationToken)
     {
         var services = new ServiceCollection();
         services.AddM3terAuth(arguments.ApplyTo);
@@ -49,6 +49,12 @@ internal static class TokenCommands
         try
         {
             options = provider.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>().CurrentValue;
+            if (checkOnly && options.AccessToken is not null)
+            {
+                // Nothing checks a pre-issued token but a call that uses it: "accepted" would be a guess.
+                return Fail(stderr, ExitCodes.BadConfiguration, "bad configuration: check verifies an access key and secret at m3ter's token endpoint, but the credentials are a pre-issued token (M3TER_API_TOKEN), which the token endpoint never sees. Print it with 'm3ter-auth token', or give --key and --secret (or unset M3TER_API_TOKEN) to check credentials.");
+            }
+
             ITokenProvider tokens = provider.GetRequiredService<ITokenProvider>();
             long started = Stopwatch.GetTimestamp();
             M3terToken token = await tokens.GetTokenAsync(cancellationToken).ConfigureAwait(false);
@@ -118,7 +124,7 @@ internal static class TokenCommands
 
             return "unknown (the token has no organization claim)" + configuredPart;
         }
-        catch (Exception ex) when (ex is FormatException or JsonException)
+        catch (Exception ex) when (ex is FormatException or JsonException or InvalidOperationException or ArgumentException)
         {
             return "unknown (the token's claims are not readable JSON)" + configuredPart;
         }

@@ -52,10 +52,11 @@ internal sealed class ToolArguments
 
         for (int i = 1; i < args.Length; i++)
         {
-            string flag = args[i];
-            string Value() => i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)
-                ? args[++i]
-                : throw new ArgumentException($"{flag} needs a value.");
+            (string flag, string? inline) = Split(args[i]);
+            string Value() => inline
+                ?? (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal)
+                    ? args[++i]
+                    : throw new ArgumentException($"{flag} needs a value (one that starts with -- is given as {flag}=VALUE)."));
 
             switch (flag)
             {
@@ -86,19 +87,38 @@ internal sealed class ToolArguments
                         ? r
                         : throw new ArgumentException($"--retries must be a whole number from 0 to 10, but it is '{retries}'.");
                     break;
-                case "--header" when parsed.Command == "token":
+                case "--header" when parsed.Command == "token" && inline is null:
                     parsed.Header = true;
                     break;
                 case "-h" or "--help":
                     parsed.Command = "help";
                     return parsed;
                 default:
-                    throw new ArgumentException($"unknown option '{flag}' for '{parsed.Command}' (m3ter-auth --help).");
+                    throw Unexpected(args[i], parsed.Command);
             }
         }
 
         return parsed;
     }
+
+    /// <summary>"--name=value" as ("--name", "value"); anything else as (itself, null).</summary>
+    internal static (string Flag, string? Inline) Split(string arg)
+    {
+        int equals = arg.StartsWith("--", StringComparison.Ordinal) ? arg.IndexOf('=', StringComparison.Ordinal) : -1;
+        return equals > 2 ? (arg[..equals], arg[(equals + 1)..]) : (arg, null);
+    }
+
+    /// <summary>
+    /// The error for an argument that is not expected. It never shows the argument: one that is not an option is most
+    /// often a value whose flag is missing, and one that looks like an option may be a secret that starts with "--".
+    /// </summary>
+    internal static ArgumentException Unexpected(string arg, string command) =>
+        new(arg.StartsWith("-", StringComparison.Ordinal)
+            ? $"unknown option for '{command}' (not shown: it may be a value, a secret even; m3ter-auth --help lists the options, and a value that starts with -- is given as --flag=VALUE)."
+            : $"unexpected argument for '{command}' (not shown: it may be a value whose flag is missing; m3ter-auth --help).");
+
+    /// <summary>Whether a key or a secret was given on the command line: then they are the credentials, whatever the environment holds.</summary>
+    public bool HasCredentialFlags => AccessKeyId is not null || ApiSecret is not null;
 
     /// <summary>Applies the flags given on top of what <c>AddM3terAuth()</c> read from the environment.</summary>
     public void ApplyTo(M3terAuthOptions options)
@@ -117,6 +137,12 @@ internal sealed class ToolArguments
         if (OrganizationId is not null)
         {
             options.OrganizationId = OrganizationId;
+        }
+
+        if (HasCredentialFlags)
+        {
+            // A pre-issued token (M3TER_API_TOKEN) would win over a key and a secret: the flags are what was asked for.
+            options.AccessToken = null;
         }
 
         if (BaseUrl is not null)

@@ -105,6 +105,25 @@ public sealed partial class TokenClient
                 null),
             isTransient: false);
 
+    /// <summary>
+    /// The primary handler followed a redirect: the request now names another address. HttpClient drops the
+    /// Authorization header on every redirect, so whatever answered there never saw the credentials: its 401 is not
+    /// m3ter refusing them, and its 200 is not a token for them. Not transient, and not a rejection.
+    /// </summary>
+    private TokenAttempt Redirected(Uri? target, HttpStatusCode finalStatus) =>
+        TokenAttempt.Failed(
+            new M3terAuthException(
+                string.Format(
+                    CultureInfo.InvariantCulture,
+                    "m3ter's token endpoint {0} redirected the token request to {1}, which answered {2}. A redirect drops the credentials, so no token can come from it: set BaseAddress to the address that answers the token request itself.",
+                    _tokenEndpoint,
+                    target is null ? "another address" : Sanitize(target.IsAbsoluteUri ? target.GetLeftPart(UriPartial.Path) : target.OriginalString)!,
+                    DescribeStatus(finalStatus)),
+                statusCode: null,
+                error: null,
+                errorDescription: null),
+            isTransient: false);
+
     private TokenAttempt ParseError(HttpResponseMessage response, byte[] body)
     {
         ErrorResponse? error = null;

@@ -173,9 +173,11 @@ public sealed partial class TokenClient : ITokenClient
         {
             using HttpResponseMessage response = await _httpClient().SendAsync(request, HttpCompletionOption.ResponseHeadersRead, attemptToken).ConfigureAwait(false);
             byte[] body = await ReadBodyAsync(response.Content, attemptToken).ConfigureAwait(false);
-            TokenAttempt attempt = response.IsSuccessStatusCode
-                ? ParseToken(response, body, sentAt)
-                : ParseError(response, body);
+            TokenAttempt attempt = !ReferenceEquals(request.RequestUri, _tokenEndpoint)
+                ? Redirected(request.RequestUri, response.StatusCode)
+                : response.IsSuccessStatusCode
+                    ? ParseToken(response, body, sentAt)
+                    : ParseError(response, body);
             outcome = attempt.Token is not null ? "success" : ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture);
             return attempt;
         }

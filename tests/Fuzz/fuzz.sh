@@ -41,7 +41,7 @@ for target in "${targets[@]}"; do
   out="$work/findings/$target"
   rm -rf "$out"; mkdir -p "$work/findings"
   echo "=== $target: ${seconds} s"
-  afl-fuzz -i "tests/Fuzz/corpus/$target" -o "$out" -t 1000 -m none -V "$seconds" -- dotnet "$work/bin/M3ter.Auth.Fuzz.dll" "$target" >"$work/$target.log" 2>&1 || {
+  afl-fuzz -i "tests/Fuzz/corpus/$target" -o "$out" -x tests/Fuzz/json.dict -t 1000 -m none -V "$seconds" -- dotnet "$work/bin/M3ter.Auth.Fuzz.dll" "$target" >"$work/$target.log" 2>&1 || {
     tail -30 "$work/$target.log"; echo "afl-fuzz failed for $target" >&2; exit 2; }
   stats="$out/default/fuzzer_stats"
   value() { sed -n "s/^$1 *: *//p" "$stats"; }

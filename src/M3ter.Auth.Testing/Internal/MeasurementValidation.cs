@@ -31,6 +31,13 @@ internal static partial class MeasurementValidation
             accepted = new List<M3terMeasurement>();
             return "The body is not valid JSON";
         }
+        catch (InvalidOperationException)
+        {
+            // A string that is not text: an escape of a lone surrogate ("\ud800") is valid JSON but no UTF-16, and the
+            // reader throws only when the string is read. (Found in review, after fuzzing found the UTF-8 case above.)
+            accepted = new List<M3terMeasurement>();
+            return "The body is not valid JSON text: a string in it is not valid Unicode";
+        }
     }
 
     /// <summary>m3ter's measurement rules (M3TER.md, limits: 1-1000 per request; required uid, meter, account and ts): the first problem, or null.</summary>

@@ -47,3 +47,22 @@ public sealed class HostScopeTests
         Assert.Equal(exact, scope.Matches(request));
     }
 }
+
+// What the mutation run (docs/quality.md) found untested: an address that is not absolute, or none, is never in scope,
+// and asking about it does not throw (a relative Uri has no port to read).
+public sealed class HostScopeEdgeTests
+{
+    [Theory]
+    [InlineData("organizations/org-1")]
+    [InlineData("/organizations/org-1")]
+    [InlineData("//api.m3ter.com/x")]
+    public void ARelativeAddress_IsNotInScope(string relative)
+    {
+        var scope = new HostScope(TestOptions.Create());
+
+        Assert.False(scope.Matches(new Uri(relative, UriKind.Relative)));
+    }
+
+    [Fact]
+    public void NoAddress_IsNotInScope() => Assert.False(new HostScope(TestOptions.Create()).Matches(null));
+}

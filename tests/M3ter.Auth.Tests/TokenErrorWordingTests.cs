@@ -78,3 +78,39 @@ public sealed class TokenErrorWordingTests
         Assert.DoesNotContain(TestOptions.Secret, ex.ToString(), StringComparison.Ordinal);
     }
 }
+
+/// <summary>A token request the primary handler redirected: whatever answered never saw the credentials.</summary>
+public sealed class TokenRedirectTests
+{
+    [Theory]
+    [InlineData(HttpStatusCode.Unauthorized)]
+    [InlineData(HttpStatusCode.OK)]
+    public async Task ARedirectedTokenRequest_FailsAsARedirect_NotAsARefusal_AndIsNotRetried(HttpStatusCode finalStatus)
+    {
+        var handler = new RedirectingHandler(new Uri("https://login.elsewhere.example/oauth/token?sig=abc"), finalStatus);
+        var client = new TokenClient(new HttpClient(handler), TestOptions.Create(o => o.MaxRetryAttempts = 3));
+
+        M3terAuthException ex = await Assert.ThrowsAsync<M3terAuthException>(() => client.RequestTokenAsync());
+
+        Assert.False(ex.IsCredentialRejection);
+        Assert.Null(ex.StatusCode);
+        Assert.Contains("redirected the token request to https://login.elsewhere.example/oauth/token,", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("sig=abc", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, handler.Calls);
+    }
+
+    /// <summary>Does what HttpClientHandler does when it follows a redirect: the request names the new address, without its Authorization.</summary>
+    private sealed class RedirectingHandler(Uri target, HttpStatusCode finalStatus) : HttpMessageHandler
+    {
+        public int Calls { get; private set; }
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, System.Threading.CancellationToken cancellationToken)
+        {
+            Calls++;
+            request.RequestUri = target;
+            request.Headers.Authorization = null;
+            string body = finalStatus == HttpStatusCode.OK ? "{\"access_token\":\"not-for-you\",\"expires_in\":60}" : "{\"error\":\"invalid_client\"}";
+            return Task.FromResult(new HttpResponseMessage(finalStatus) { Content = new StringContent(body, Encoding.UTF8, "application/json"), RequestMessage = request });
+        }
+    }
+}

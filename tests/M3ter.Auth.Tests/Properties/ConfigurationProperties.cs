@@ -38,8 +38,14 @@ public sealed class ConfigurationProperties(ITestOutputHelper output)
             "https://api.m3ter.com/v1", "//x", "https://[::1]:5/", "https://user:pass@api.m3ter.com/", "http://[::1]/", "https://",
             "true", "false", "True", "yes", "1", "", " ", "\t", "\u00a0", "eyJ.a.b", "töken", "a b", "abc==", "a\r\nb", "\0"));
 
+    // A secret's value carries a marker no message has of its own: a value such as "00:00:00" given as the secret
+    // also appears, rightly, in the message about a bad time span, which says nothing about the secret.
+    private const string SecretMarker = "zq7secret";
+
     private static readonly Gen<Dictionary<string, string>> Settings =
-        Gen.Select(Gen.OneOf(Keys), Values).Array[1, 4].Select(pairs => pairs.GroupBy(p => p.Item1).ToDictionary(g => g.Key, g => g.Last().Item2));
+        Gen.Select(Gen.OneOf(Keys), Values).Array[1, 4].Select(pairs => pairs
+            .GroupBy(p => p.Item1)
+            .ToDictionary(g => g.Key, g => g.Key is "ApiSecret" or "AccessToken" ? SecretMarker + g.Last().Item2 : g.Last().Item2));
 
     [Fact]
     public void AnyStringForAnyOption_IsAValidValueOrATypedErrorNamingIt() =>
@@ -70,14 +76,8 @@ public sealed class ConfigurationProperties(ITestOutputHelper output)
                     Assert.True(Keys.Any(k => failure.Contains("M3ter:" + k, StringComparison.Ordinal)), $"'{failure}' names no setting");
                 }
 
-                // (A short or address-like value may occur in any message's own words: "https://" does.)
-                foreach (string? secret in new[] { values["M3ter:ApiSecret"], settings.GetValueOrDefault("AccessToken") })
-                {
-                    if (secret?.Trim() is { Length: >= 8 } s && !s.Contains("://", StringComparison.Ordinal))
-                    {
-                        Assert.DoesNotContain(s, ex.Message, StringComparison.Ordinal);
-                    }
-                }
+                Assert.DoesNotContain(SecretMarker, ex.Message, StringComparison.Ordinal);
+                Assert.DoesNotContain(values["M3ter:ApiSecret"]!, ex.Message, StringComparison.Ordinal);
             }
         }, output, PropertyRuns.Some, s => string.Join(", ", s.Select(p => $"{p.Key}={Escape(p.Value)}")));
 

@@ -1,6 +1,4 @@
 using System.Collections.Generic;
-using System.IO;
-using System.Linq;
 using M3ter.Auth.Fuzz;
 
 namespace M3ter.Auth.Testing.Tests;
@@ -12,25 +10,5 @@ public sealed class FuzzRegressionTests
 
     [Theory]
     [MemberData(nameof(Inputs))]
-    public void IngestBody_NeverThrows(string file) => EmulatorTargets.IngestBody(File.ReadAllBytes(file));
-}
-
-/// <summary>The files of tests/Fuzz/corpus/TARGET and tests/Fuzz/regressions/TARGET.</summary>
-internal static class FuzzInputs
-{
-    public static IEnumerable<object[]> Of(string target)
-    {
-        string root = System.AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "M3ter.Auth.sln")))
-        {
-            root = Path.GetDirectoryName(root.TrimEnd(Path.DirectorySeparatorChar))!;
-        }
-
-        return new[] { "corpus", "regressions" }
-            .Select(kind => Path.Combine(root, "tests", "Fuzz", kind, target))
-            .SelectMany(Directory.EnumerateFiles)
-            .Where(file => !file.EndsWith(".md", System.StringComparison.Ordinal))
-            .OrderBy(file => file, System.StringComparer.Ordinal)
-            .Select(file => new object[] { file });
-    }
+    public void IngestBody_NeverThrows(string file) => EmulatorTargets.IngestBody(FuzzInputs.Read(file));
 }

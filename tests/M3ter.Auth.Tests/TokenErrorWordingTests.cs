@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http;
 using System.Text;
 using System.Threading.Tasks;
-using M3ter.Auth.Tests.Properties;
+using M3ter.Auth.Fuzz;
 
 namespace M3ter.Auth.Tests;
 
@@ -15,7 +15,7 @@ public sealed class TokenErrorWordingTests
 {
     private static async Task<M3terAuthException> RefusalAsync(HttpStatusCode status, string body)
     {
-        var client = new TokenClient(new HttpClient(new StubTokenEndpoint(status, "application/json", Encoding.UTF8.GetBytes(body))), TestOptions.Create(o => o.MaxRetryAttempts = 0));
+        var client = new TokenClient(new HttpClient(new FixedAnswer(status, "application/json", Encoding.UTF8.GetBytes(body))), TestOptions.Create(o => o.MaxRetryAttempts = 0));
         return await Assert.ThrowsAsync<M3terAuthException>(() => client.RequestTokenAsync());
     }
 

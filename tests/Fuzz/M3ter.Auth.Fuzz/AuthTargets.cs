@@ -2,8 +2,6 @@ using System;
 using System.Net;
 using System.Net.Http;
 using System.Text;
-using System.Threading;
-using System.Threading.Tasks;
 using M3ter.Auth.Internal;
 
 namespace M3ter.Auth.Fuzz;
@@ -61,18 +59,4 @@ public static class AuthTargets
 
     /// <summary>The <c>exp</c> of a pre-issued token, any text: a date or nothing, never an exception.</summary>
     public static void JwtExpiry(ReadOnlySpan<byte> input) => _ = Internal.JwtExpiry.TryRead(Encoding.UTF8.GetString(input));
-
-    private sealed class FixedAnswer(HttpStatusCode status, string? contentType, byte[] body) : HttpMessageHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var content = new ByteArrayContent(body);
-            if (contentType is not null)
-            {
-                content.Headers.TryAddWithoutValidation("Content-Type", contentType);
-            }
-
-            return Task.FromResult(new HttpResponseMessage(status) { Content = content, RequestMessage = request });
-        }
-    }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using CsCheck;
+using M3ter.Auth.Fuzz;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -60,7 +61,7 @@ public sealed class ConfigurationProperties(ITestOutputHelper output)
             var services = new ServiceCollection();
             services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
             services.AddM3terAuth();
-            services.AddHttpClient(TokenClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(StubTokenEndpoint.Token);
+            services.AddHttpClient(TokenClient.HttpClientName).ConfigurePrimaryHttpMessageHandler(ValidToken);
             using ServiceProvider provider = services.BuildServiceProvider();
             try
             {
@@ -80,6 +81,9 @@ public sealed class ConfigurationProperties(ITestOutputHelper output)
                 Assert.DoesNotContain(values["M3ter:ApiSecret"]!, ex.Message, StringComparison.Ordinal);
             }
         }, output, PropertyRuns.Some, s => string.Join(", ", s.Select(p => $"{p.Key}={Escape(p.Value)}")));
+
+    private static FixedAnswer ValidToken() =>
+        new(System.Net.HttpStatusCode.OK, "application/json", "{\"access_token\":\"property-token\",\"token_type\":\"Bearer\",\"expires_in\":3600}"u8.ToArray());
 
     private static string Escape(string value) =>
         "\"" + string.Concat(value.Select(c => c is >= ' ' and <= '~' ? c.ToString() : $"\\u{(int)c:x4}")) + "\"";

@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Http;
 using System.Text;
 using CsCheck;
+using M3ter.Auth.Fuzz;
 using M3ter.Auth.Internal;
 using Xunit.Abstractions;
 
@@ -52,7 +53,7 @@ public sealed class TokenResponseProperties(ITestOutputHelper output)
     public void AnyAnswer_IsAUsableTokenOrAnM3terAuthException_WithoutTheSecret() =>
         Gen.Select(Status, ContentType, Body).Run(answer =>
         {
-            var client = new TokenClient(new HttpClient(new StubTokenEndpoint(answer.Item1, answer.Item2, answer.Item3)), TestOptions.Create(o => o.MaxRetryAttempts = 0));
+            var client = new TokenClient(new HttpClient(new FixedAnswer(answer.Item1, answer.Item2, answer.Item3)), TestOptions.Create(o => o.MaxRetryAttempts = 0));
             try
             {
                 M3terToken token = client.RequestTokenAsync().WaitAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult();
@@ -74,7 +75,7 @@ public sealed class TokenResponseProperties(ITestOutputHelper output)
         Gen.Select(Status.Where(s => s != HttpStatusCode.OK), Gen.OneOf("error", "error_description", "message", "token_type", "access_token")).Run(answer =>
         {
             string body = $"{{{JsonString(answer.Item2)}:{JsonString("Basic " + TestOptions.BasicValue + " " + TestOptions.Secret)}}}";
-            var client = new TokenClient(new HttpClient(new StubTokenEndpoint(answer.Item1, "application/json", Encoding.UTF8.GetBytes(body))), TestOptions.Create(o => o.MaxRetryAttempts = 0));
+            var client = new TokenClient(new HttpClient(new FixedAnswer(answer.Item1, "application/json", Encoding.UTF8.GetBytes(body))), TestOptions.Create(o => o.MaxRetryAttempts = 0));
 
             var ex = Assert.ThrowsAny<M3terAuthException>(() => client.RequestTokenAsync().WaitAsync(TimeSpan.FromSeconds(5)).GetAwaiter().GetResult());
 

@@ -1,17 +1,16 @@
-using System;
 using System.Net;
 using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 
-namespace M3ter.Auth.Tests.Properties;
+namespace M3ter.Auth.Fuzz;
 
-/// <summary>A token endpoint in memory that answers every request with the same status, content type and bytes.</summary>
-internal sealed class StubTokenEndpoint(HttpStatusCode status, string? contentType, byte[] body) : HttpMessageHandler
+/// <summary>
+/// A token endpoint in memory that answers every request with the same status, content type and bytes: the fuzz
+/// target's, and the unit tests' (which compile this file too).
+/// </summary>
+internal sealed class FixedAnswer(HttpStatusCode status, string? contentType, byte[] body) : HttpMessageHandler
 {
-    public static StubTokenEndpoint Token() =>
-        new(HttpStatusCode.OK, "application/json", "{\"access_token\":\"property-token\",\"token_type\":\"Bearer\",\"expires_in\":3600}"u8.ToArray());
-
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var content = new ByteArrayContent(body);

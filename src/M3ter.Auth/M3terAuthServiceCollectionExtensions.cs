@@ -89,10 +89,8 @@ public static class M3terAuthServiceCollectionExtensions
             services.TryAddKeyedSingleton(name, static (sp, key) => new M3terAuthRegistration(
                 (string)key!,
                 sp.GetRequiredService<IOptionsMonitor<M3terAuthOptions>>(),
-                sp.GetRequiredService<System.Net.Http.IHttpClientFactory>(),
-                sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILoggerFactory>(),
-                sp.GetService<ISharedTokenCache>()));
+                sp.GetRequiredService<TokenProviderFactory>(),
+                sp.GetRequiredService<RemainingLifetimeGauge>()));
             services.TryAddKeyedSingleton<ITokenProvider>(name, static (sp, key) => sp.GetRequiredKeyedService<M3terAuthRegistration>(key));
             if (isDefault)
             {
@@ -116,8 +114,9 @@ public static class M3terAuthServiceCollectionExtensions
     }
 
     /// <summary>
-    /// What every registration (and <c>AddM3terAuthTenants</c>) shares, added with the first: the validator, the clock, the warm-up service and the
-    /// token endpoint's own client. Once, however many names are registered: each call of <c>AddHttpClient</c> adds a
+    /// What every registration (and <c>AddM3terAuthTenants</c>) shares, added with the first: the validator, the clock, the warm-up service, the
+    /// provider factory, the remaining-lifetime gauge and the token endpoint's own client (the factory and the gauge
+    /// with <c>TryAdd</c>, so a test or another package can put its own in first). Once, however many names are registered: each call of <c>AddHttpClient</c> adds a
     /// configuration action, and each redaction wraps the last, so 500 names would otherwise run 500 actions whenever
     /// the token client is created.
     /// </summary>
@@ -133,6 +132,8 @@ public static class M3terAuthServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, M3terAuthWarmUpService>());
         services.AddLogging();
+        services.TryAddSingleton(static sp => new TokenProviderFactory(sp, sp.GetRequiredService<System.Net.Http.IHttpClientFactory>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.TryAddSingleton(static sp => new RemainingLifetimeGauge(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
 
         // The token endpoint's own client: our per-attempt timeout governs, and its Basic credentials are never logged.
         services.AddHttpClient(TokenClient.HttpClientName, client => client.Timeout = System.Threading.Timeout.InfiniteTimeSpan);

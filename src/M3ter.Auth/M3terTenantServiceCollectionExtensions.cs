@@ -111,27 +111,17 @@ public static class M3terTenantServiceCollectionExtensions
     private static TenantCache CreateCache(IServiceProvider sp)
     {
         M3terTenantOptions options = sp.GetRequiredService<IOptions<M3terTenantOptions>>().Value;
-        TimeProvider time = sp.GetRequiredService<TimeProvider>();
-        ILoggerFactory loggers = sp.GetRequiredService<ILoggerFactory>();
-        IHttpClientFactory httpClients = sp.GetRequiredService<IHttpClientFactory>();
-        ISharedTokenCache? shared = sp.GetService<ISharedTokenCache>();
-        ILogger clientLogger = loggers.CreateLogger<TokenClient>();
-        ILogger providerLogger = loggers.CreateLogger<TokenProvider>();
+        TokenProviderFactory providers = sp.GetRequiredService<TokenProviderFactory>();
 
         // Every tenant shares the token settings, so one resilience pipeline serves them all; the token client's
         // HttpClient comes from the factory per request, over one pooled handler.
-        var pipeline = TokenClient.BuildPipeline(options.ToAuthOptions(new M3terCredentials("pipeline", "pipeline")), time, clientLogger);
+        var pipeline = providers.BuildPipeline(options.ToAuthOptions(new M3terCredentials("pipeline", "pipeline")));
         return new TenantCache(
             sp.GetRequiredService<TenantSourceFactory>().Create(sp),
             options,
-            authOptions => new TokenProvider(
-                new TokenClient(() => httpClients.CreateClient(TokenClient.HttpClientName), authOptions, time, clientLogger, pipeline),
-                authOptions,
-                time,
-                providerLogger,
-                shared),
-            time,
-            loggers.CreateLogger<IM3terTenantTokenProvider>());
+            authOptions => providers.Create(authOptions, pipeline: pipeline),
+            providers.TimeProvider,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<IM3terTenantTokenProvider>());
     }
 
     /// <summary>How the container gets the credential source.</summary>

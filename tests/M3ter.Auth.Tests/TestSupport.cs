@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
 namespace M3ter.Auth.Tests;
@@ -97,4 +98,47 @@ internal sealed class DelegateHandler(Func<System.Net.Http.HttpRequestMessage, C
         Interlocked.Increment(ref _calls);
         return send(request, cancellationToken).GetAwaiter().GetResult();
     }
+}
+
+/// <summary>
+/// The one way the tests build a container with <c>AddM3terAuth</c> whose token client is a <see cref="FakeTokenClient"/>
+/// (an <see cref="ITokenClient"/> registered in the container, as an application replaces it), on a fake clock.
+/// </summary>
+internal sealed class TestHost : IDisposable
+{
+    public TestHost(Action<M3terAuthOptions>? configure = null, Action<IServiceCollection>? services = null, string name = "")
+    {
+        Time = TestOptions.Clock();
+        Tokens = new FakeTokenClient(Time);
+        var collection = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+        collection.AddSingleton<TimeProvider>(Time);
+        Action<M3terAuthOptions> options = o =>
+        {
+            o.AccessKeyId = TestOptions.KeyId;
+            o.ApiSecret = TestOptions.Secret;
+            o.RetryDelay = TimeSpan.Zero;
+            configure?.Invoke(o);
+        };
+        if (name.Length == 0)
+        {
+            collection.AddM3terAuth(options);
+            collection.AddSingleton<ITokenClient>(Tokens);
+        }
+        else
+        {
+            collection.AddM3terAuth(name, options);
+            collection.AddKeyedSingleton<ITokenClient>(name, Tokens);
+        }
+
+        services?.Invoke(collection);
+        Services = collection.BuildServiceProvider();
+    }
+
+    public FakeTimeProvider Time { get; }
+
+    public FakeTokenClient Tokens { get; }
+
+    public ServiceProvider Services { get; }
+
+    public void Dispose() => Services.Dispose();
 }

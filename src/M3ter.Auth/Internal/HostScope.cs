@@ -55,8 +55,8 @@ internal sealed class HostScope
         }
 
         string written = uri.OriginalString;
-        return written.StartsWith(_apiPrefix, StringComparison.Ordinal)
-            || written.StartsWith(_ingestPrefix, StringComparison.Ordinal)
+        return written.AsSpan().StartsWith(_apiPrefix.AsSpan())
+            || written.AsSpan().StartsWith(_ingestPrefix.AsSpan())
             || MatchesParts(uri);
     }
 

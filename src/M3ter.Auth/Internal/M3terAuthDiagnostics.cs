@@ -5,7 +5,11 @@ using System.Diagnostics.Metrics;
 
 namespace M3ter.Auth.Internal;
 
-/// <summary>The package's <see cref="Meter"/> and <see cref="ActivitySource"/>, both named <c>M3ter.Auth</c>.</summary>
+/// <summary>
+/// The package's <see cref="Meter"/> and <see cref="ActivitySource"/>, both named <c>M3ter.Auth</c>: the counters and
+/// histograms, which hold no state of their own. The one instrument that reads the state of objects a container owns,
+/// the remaining-lifetime gauge, is that container's (<see cref="RemainingLifetimeGauge"/>).
+/// </summary>
 internal static class M3terAuthDiagnostics
 {
     public const string Name = "M3ter.Auth";
@@ -54,12 +58,6 @@ internal static class M3terAuthDiagnostics
     public static readonly Counter<long> TenantEvictions = Meter.CreateCounter<long>(
         "m3ter.auth.tenants.evictions", unit: "{tenant}", description: "Tenants dropped from the held set.");
 
-    private static readonly List<WeakReference<M3terAuthRegistration>> Registrations = new();
-
-    /// <summary>The remaining lifetime of each registration's cached token, in seconds (0 without a valid token).</summary>
-    public static readonly ObservableGauge<double> RemainingLifetime = Meter.CreateObservableGauge(
-        "m3ter.auth.token.remaining_lifetime", ObserveRemainingLifetime, unit: "s", description: "Seconds until the cached token expires (0 when there is no valid token), per registration.");
-
     public static void RecordTokenRequestDuration(long startedTimestamp, string? errorType, string serverAddress)
     {
         double seconds = (Stopwatch.GetTimestamp() - startedTimestamp) / (double)Stopwatch.Frequency;
@@ -71,41 +69,6 @@ internal static class M3terAuthDiagnostics
         {
             TokenRequestDuration.Record(seconds, new KeyValuePair<string, object?>("outcome", "failure"), new KeyValuePair<string, object?>("error.type", errorType), new KeyValuePair<string, object?>("server.address", serverAddress));
         }
-    }
-
-    /// <summary>Makes a registration's token visible to the remaining-lifetime gauge (held weakly, until it is disposed).</summary>
-    public static void Track(M3terAuthRegistration registration)
-    {
-        lock (Registrations)
-        {
-            Registrations.Add(new WeakReference<M3terAuthRegistration>(registration));
-        }
-    }
-
-    public static void Untrack(M3terAuthRegistration registration)
-    {
-        lock (Registrations)
-        {
-            Registrations.RemoveAll(r => !r.TryGetTarget(out M3terAuthRegistration? live) || ReferenceEquals(live, registration));
-        }
-    }
-
-    private static IEnumerable<Measurement<double>> ObserveRemainingLifetime()
-    {
-        var measurements = new List<Measurement<double>>();
-        lock (Registrations)
-        {
-            Registrations.RemoveAll(r => !r.TryGetTarget(out _));
-            foreach (WeakReference<M3terAuthRegistration> reference in Registrations)
-            {
-                if (reference.TryGetTarget(out M3terAuthRegistration? registration))
-                {
-                    measurements.Add(new Measurement<double>(registration.RemainingLifetime().TotalSeconds, new KeyValuePair<string, object?>("m3ter.auth.registration", registration.DisplayName)));
-                }
-            }
-        }
-
-        return measurements;
     }
 
     /// <summary>Counts a lookup of a tenant's credentials by its outcome (never by tenant).</summary>

@@ -1,5 +1,4 @@
 using System;
-using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
 using Microsoft.Extensions.Logging;
@@ -16,27 +15,31 @@ namespace M3ter.Auth.Internal;
 internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, ITokenStatusSource
 {
     private readonly string _name;
-    private readonly IHttpClientFactory _httpClientFactory;
+    private readonly TokenProviderFactory _providers;
+    private readonly ITokenClient? _tokenClient;
+    private readonly RemainingLifetimeGauge? _gauge;
     private readonly TimeProvider _timeProvider;
-    private readonly ILoggerFactory _loggerFactory;
-    private readonly ISharedTokenCache? _sharedCache;
     private readonly ILogger _logger;
     private readonly IDisposable? _subscription;
     private readonly object _reloading = new();
     private Current _current;
     private bool _disposed; // under _reloading: a reload that arrives after Dispose (or races it) builds nothing
 
-    public M3terAuthRegistration(string name, IOptionsMonitor<M3terAuthOptions> optionsMonitor, IHttpClientFactory httpClientFactory, TimeProvider timeProvider, ILoggerFactory loggerFactory, ISharedTokenCache? sharedCache = null)
+    /// <param name="name">The registration's name.</param>
+    /// <param name="optionsMonitor">Its options, and their reloads.</param>
+    /// <param name="providers">Builds its provider, at the start and at each reload.</param>
+    /// <param name="gauge">The container's remaining-lifetime gauge, which reports this registration's token until it is disposed; none when null.</param>
+    public M3terAuthRegistration(string name, IOptionsMonitor<M3terAuthOptions> optionsMonitor, TokenProviderFactory providers, RemainingLifetimeGauge? gauge = null)
     {
         _name = name;
-        _sharedCache = sharedCache;
-        _httpClientFactory = httpClientFactory;
-        _timeProvider = timeProvider;
-        _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger<TokenProvider>();
+        _providers = providers;
+        _tokenClient = providers.TokenClientFor(name); // the application's own, if it registered one: every provider of this registration uses it
+        _timeProvider = providers.TimeProvider;
+        _logger = providers.ProviderLogger;
         _current = Build(optionsMonitor.Get(name));
         _subscription = optionsMonitor.OnChange(OnOptionsChanged);
-        M3terAuthDiagnostics.Track(this);
+        _gauge = gauge;
+        _gauge?.Track(this);
     }
 
     /// <summary>Gets the registration's name for telemetry and logs: <c>(default)</c> for the default one.</summary>
@@ -76,7 +79,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
 
     public void Dispose()
     {
-        M3terAuthDiagnostics.Untrack(this);
+        _gauge?.Untrack(this);
         _subscription?.Dispose();
 
         // Under the reload lock: a change notification already on its way (the options monitor calls its listeners
@@ -142,8 +145,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
 
     private Current Build(M3terAuthOptions options)
     {
-        var client = new TokenClient(() => _httpClientFactory.CreateClient(TokenClient.HttpClientName), options, _timeProvider, _loggerFactory.CreateLogger<TokenClient>());
-        var provider = new TokenProvider(client, options, _timeProvider, _logger, _sharedCache);
+        TokenProvider provider = _providers.Create(options, _tokenClient);
         return new Current(provider, new HostScope(provider.Options));
     }
 

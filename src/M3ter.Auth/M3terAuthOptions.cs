@@ -13,7 +13,7 @@ namespace M3ter.Auth;
 /// <c>M3TER_API_SECRET</c>, <c>M3TER_ORG_ID</c> and <c>M3TER_BASE_URL</c>, then from the <c>M3ter</c> configuration
 /// section, then from the delegate passed in; each later source wins.
 /// </remarks>
-public sealed class M3terAuthOptions
+public sealed class M3terAuthOptions : Internal.ITokenSettings
 {
     /// <summary>The name of the configuration section that <c>AddM3terAuth()</c> binds.</summary>
     public const string ConfigurationSectionName = "M3ter";
@@ -175,15 +175,13 @@ public sealed class M3terAuthOptions
         return clone;
     }
 
-    /// <summary>Whether a token obtained with <paramref name="other"/> may be used with these options: the same server and the same pre-issued token.</summary>
+    /// <summary>Whether a token obtained with <paramref name="other"/> may be used with these options: every option whose change drops the token (the server, the hosts, a pre-issued token) is the same.</summary>
     internal bool SharesTokensWith(M3terAuthOptions other) =>
-        BaseAddress == other.BaseAddress
-        && IngestBaseAddress == other.IngestBaseAddress // the token is sent to the ingest host too: never to a new one
-        && string.Equals(AccessToken, other.AccessToken, StringComparison.Ordinal);
+        Internal.OptionSettings.AllSame(Internal.OptionSettings.Auth, this, other, Internal.ReloadEffect.DropsToken);
 
-    /// <summary>Whether these options use the same credentials as <paramref name="other"/>.</summary>
+    /// <summary>Whether these options use the same credentials as <paramref name="other"/>: every option whose change renews the token is the same.</summary>
     internal bool HasSameCredentials(M3terAuthOptions other) =>
-        string.Equals(AccessKeyId, other.AccessKeyId, StringComparison.Ordinal) && string.Equals(ApiSecret, other.ApiSecret, StringComparison.Ordinal);
+        Internal.OptionSettings.AllSame(Internal.OptionSettings.Auth, this, other, Internal.ReloadEffect.RenewsToken);
 
     private T Set<T>(string option, T value)
     {
@@ -191,20 +189,8 @@ public sealed class M3terAuthOptions
         return value;
     }
 
-    /// <summary>Whether two option sets would produce the same tokens and behaviour (used to ignore configuration reloads that change nothing here).</summary>
-    internal bool IsEquivalentTo(M3terAuthOptions other) =>
-        string.Equals(AccessKeyId, other.AccessKeyId, StringComparison.Ordinal)
-        && string.Equals(ApiSecret, other.ApiSecret, StringComparison.Ordinal)
-        && string.Equals(AccessToken, other.AccessToken, StringComparison.Ordinal)
-        && WarmUpOnStart == other.WarmUpOnStart
-        && string.Equals(OrganizationId, other.OrganizationId, StringComparison.Ordinal)
-        && BaseAddress == other.BaseAddress
-        && IngestBaseAddress == other.IngestBaseAddress
-        && RefreshBeforeExpiry == other.RefreshBeforeExpiry
-        && TokenRequestTimeout == other.TokenRequestTimeout
-        && MaxRetryAttempts == other.MaxRetryAttempts
-        && RetryDelay == other.RetryDelay
-        && RejectedCredentialsCacheDuration == other.RejectedCredentialsCacheDuration;
+    /// <summary>Whether two option sets are the same in every option (a configuration reload that changes none of them is ignored).</summary>
+    internal bool IsEquivalentTo(M3terAuthOptions other) => Internal.OptionSettings.AllSame(Internal.OptionSettings.Auth, this, other);
 
     /// <summary>The ingest address that goes with a base address when none is set: <c>api.</c> replaced by <c>ingest.</c> (shared with <see cref="M3terCredentials"/>).</summary>
     internal static Uri DefaultIngestAddressFor(Uri baseAddress) => DerivedIngestAddress(WithTrailingSlash(baseAddress));

@@ -9,7 +9,7 @@ namespace M3ter.Auth;
 /// tenant shares (the credentials and hosts come from the <see cref="IM3terCredentialSource"/>, per tenant).
 /// </summary>
 /// <remarks>Bound from the configuration section <c>M3ter:Tenants</c>, then by the delegate passed in. Read once, when the tenant provider is created.</remarks>
-public sealed class M3terTenantOptions
+public sealed class M3terTenantOptions : Internal.ITokenSettings
 {
     /// <summary>The name of the configuration section that <c>AddM3terAuthTenants</c> binds.</summary>
     public const string ConfigurationSectionName = "M3ter:Tenants";
@@ -98,12 +98,12 @@ public sealed class M3terTenantOptions
             AccessKeyId = credentials.AccessKeyId,
             ApiSecret = credentials.ApiSecret,
             OrganizationId = credentials.OrganizationId,
-            RefreshBeforeExpiry = RefreshBeforeExpiry,
-            TokenRequestTimeout = TokenRequestTimeout,
-            MaxRetryAttempts = MaxRetryAttempts,
-            RetryDelay = RetryDelay,
-            RejectedCredentialsCacheDuration = RejectedCredentialsCacheDuration,
         };
+        foreach (Internal.IOptionSetting<Internal.ITokenSettings> setting in Internal.OptionSettings.Token)
+        {
+            setting.Copy(this, options);
+        }
+
         if (credentials.BaseAddress is Uri baseAddress)
         {
             options.BaseAddress = baseAddress;

@@ -106,7 +106,11 @@ internal sealed class DelegateHandler(Func<System.Net.Http.HttpRequestMessage, C
 /// </summary>
 internal sealed class TestHost : IDisposable
 {
-    public TestHost(Action<M3terAuthOptions>? configure = null, Action<IServiceCollection>? services = null, string name = "")
+    /// <param name="configure">Sets options after the test credentials (and a zero retry delay) are set.</param>
+    /// <param name="services">Adds to the container after the registration.</param>
+    /// <param name="name">The registration's name; the default one when empty.</param>
+    /// <param name="defaults">Whether the test credentials and the zero retry delay are set in code; false leaves every option to configuration.</param>
+    public TestHost(Action<M3terAuthOptions>? configure = null, Action<IServiceCollection>? services = null, string name = "", bool defaults = true)
     {
         Time = TestOptions.Clock();
         Tokens = new FakeTokenClient(Time);
@@ -114,6 +118,12 @@ internal sealed class TestHost : IDisposable
         collection.AddSingleton<TimeProvider>(Time);
         Action<M3terAuthOptions> options = o =>
         {
+            if (!defaults)
+            {
+                configure?.Invoke(o);
+                return;
+            }
+
             o.AccessKeyId = TestOptions.KeyId;
             o.ApiSecret = TestOptions.Secret;
             o.RetryDelay = TimeSpan.Zero;

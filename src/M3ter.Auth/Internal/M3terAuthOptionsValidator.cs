@@ -61,13 +61,18 @@ internal sealed class M3terAuthOptionsValidator : IValidateOptions<M3terAuthOpti
         CheckAddress(errors, prefix + ":BaseAddress", options.BaseAddress, "https://api.m3ter.com/");
         CheckAddress(errors, prefix + ":IngestBaseAddress", options.IngestBaseAddress, "https://ingest.m3ter.com/");
 
-        CheckTokenSettings(errors, prefix, options.RefreshBeforeExpiry, options.TokenRequestTimeout, options.MaxRetryAttempts, options.RetryDelay, options.RejectedCredentialsCacheDuration);
+        CheckTokenSettings(errors, prefix, options);
         return errors;
     }
 
     /// <summary>The token settings that <see cref="M3terAuthOptions"/> and <see cref="M3terTenantOptions"/> share, checked alike.</summary>
-    internal static void CheckTokenSettings(List<string> errors, string prefix, TimeSpan refreshBeforeExpiry, TimeSpan tokenRequestTimeout, int maxRetryAttempts, TimeSpan retryDelay, TimeSpan rejectedCredentialsCacheDuration)
+    internal static void CheckTokenSettings(List<string> errors, string prefix, ITokenSettings settings)
     {
+        TimeSpan refreshBeforeExpiry = settings.RefreshBeforeExpiry;
+        TimeSpan tokenRequestTimeout = settings.TokenRequestTimeout;
+        int maxRetryAttempts = settings.MaxRetryAttempts;
+        TimeSpan retryDelay = settings.RetryDelay;
+        TimeSpan rejectedCredentialsCacheDuration = settings.RejectedCredentialsCacheDuration;
         if (refreshBeforeExpiry < TimeSpan.Zero)
         {
             errors.Add($"{prefix}:RefreshBeforeExpiry must not be negative, but it is {refreshBeforeExpiry}.");

@@ -39,7 +39,7 @@ internal sealed class M3terTenantOptionsValidator : IValidateOptions<M3terTenant
             errors.Add($"{prefix}:UnknownTenantCacheDuration must not be negative, but it is {options.UnknownTenantCacheDuration}.");
         }
 
-        M3terAuthOptionsValidator.CheckTokenSettings(errors, prefix, options.RefreshBeforeExpiry, options.TokenRequestTimeout, options.MaxRetryAttempts, options.RetryDelay, options.RejectedCredentialsCacheDuration);
+        M3terAuthOptionsValidator.CheckTokenSettings(errors, prefix, options);
         return errors;
     }
 }

@@ -6,6 +6,7 @@ using System.Linq;
 using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
+using Microsoft.Extensions.Time.Testing;
 using M3ter.Auth.Internal;
 using M3ter.Auth.TestSupport;
 using Microsoft.Extensions.Configuration;
@@ -146,5 +147,109 @@ public sealed class ReplaceablePiecesTests
         listener.RecordObservableInstruments();
         Assert.DoesNotContain(observed, o => o.Registration == "first");
         Assert.Contains(observed, o => o.Registration == "second");
+    }
+
+    [Fact]
+    public async Task APreIssuedAccessToken_IsServedAsItIs_EvenWithAnITokenClientInTheContainer()
+    {
+        using var host = new TestHost(configure: o => o.AccessToken = "pre-issued-token");
+
+        M3terToken token = await host.Services.GetRequiredService<ITokenProvider>().GetTokenAsync();
+
+        Assert.Equal("pre-issued-token", token.AccessToken);
+        Assert.Equal(0, host.Tokens.Calls);
+    }
+
+    [Fact]
+    public void AReplacedTokenClient_LeavesTheOptionsValidatedAsAlways()
+    {
+        using var host = new TestHost(defaults: false);
+
+        var failure = Assert.Throws<OptionsValidationException>(() => host.Services.GetRequiredService<ITokenProvider>());
+
+        Assert.Contains("M3ter:AccessKeyId is required", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RegistrationsWithTokenClientsOfTheirOwn_DoNotUseTheFleetCache()
+    {
+        // Two registrations with the same credentials and a client each: a fleet cache keyed by the credentials, as
+        // Redis is, would serve the second the first one's token.
+        var cache = new ScopedSharedCache();
+        FakeTimeProvider clock = TestOptions.Clock();
+        var us = new FakeTokenClient(clock) { Behaviour = call => Task.FromResult(new M3terToken("us-" + call, "Bearer", clock.GetUtcNow().AddHours(5), clock.GetUtcNow())) };
+        using var host = new TestHost(name: "eu", services: s =>
+        {
+            s.AddSingleton<ISharedTokenCache>(cache);
+            s.AddM3terAuth("us", o => { o.AccessKeyId = TestOptions.KeyId; o.ApiSecret = TestOptions.Secret; });
+            s.AddKeyedSingleton<ITokenClient>("us", us);
+        });
+
+        M3terToken eu = await host.Services.GetRequiredKeyedService<ITokenProvider>("eu").GetTokenAsync();
+        M3terToken other = await host.Services.GetRequiredKeyedService<ITokenProvider>("us").GetTokenAsync();
+
+        Assert.Equal("token-1", eu.AccessToken);
+        Assert.Equal("us-1", other.AccessToken); // its own client was asked, not the cache
+        Assert.Equal(0, cache.Writes);
+    }
+
+    [Fact]
+    public void AContainerDroppedWithoutDispose_IsCollected()
+    {
+        (WeakReference registration, WeakReference container) = BuildAndDrop();
+        for (int i = 0; i < 5 && (registration.IsAlive || container.IsAlive); i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
+
+        Assert.False(container.IsAlive, "the container dropped without Dispose is still reachable (the gauge holds it?)");
+        Assert.False(registration.IsAlive, "its registration is still reachable");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (WeakReference Registration, WeakReference Container) BuildAndDrop()
+    {
+        var services = new ServiceCollection();
+        services.AddM3terAuth(o => { o.AccessKeyId = "k"; o.ApiSecret = "s"; });
+        ServiceProvider sp = services.BuildServiceProvider();
+        ITokenProvider provider = sp.GetRequiredService<ITokenProvider>();
+        return (new WeakReference(provider), new WeakReference(sp));
+    }
+
+    /// <summary>A shared cache keyed by the scope (base address, key id, a key derived from the secret), as Redis is; counts writes.</summary>
+    private sealed class ScopedSharedCache : ISharedTokenCache
+    {
+        private readonly ConcurrentDictionary<string, M3terToken> _tokens = new();
+        private int _writes;
+
+        public int Writes => Volatile.Read(ref _writes);
+
+        public TimeSpan LeaseWaitTimeout => TimeSpan.FromSeconds(1);
+
+        public string? Unavailable => null;
+
+        public ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default) =>
+            new(_tokens.TryGetValue(Key(scope), out M3terToken? token) ? token : null);
+
+        public ValueTask<bool> TryAcquireLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default) => new(true);
+
+        public ValueTask ReleaseLeaseAsync(SharedTokenScope scope, CancellationToken cancellationToken = default) => default;
+
+        public ValueTask WriteIfNewerAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _writes);
+            _tokens.AddOrUpdate(Key(scope), token, (_, old) => token.ExpiresAt > old.ExpiresAt ? token : old);
+            return default;
+        }
+
+        public ValueTask RemoveIfHoldsAsync(SharedTokenScope scope, M3terToken token, CancellationToken cancellationToken = default)
+        {
+            _tokens.TryRemove(new KeyValuePair<string, M3terToken>(Key(scope), token));
+            return default;
+        }
+
+        private static string Key(SharedTokenScope scope) => scope.BaseAddress + "|" + scope.AccessKeyId + "|" + Convert.ToHexString(scope.DeriveKey("key", 16));
     }
 }

@@ -14,7 +14,9 @@ internal sealed class RemainingLifetimeGauge : IDisposable
 {
     public const string InstrumentName = "m3ter.auth.token.remaining_lifetime";
 
-    private readonly List<M3terAuthRegistration> _registrations = new();
+    // Weakly: the meter outlives a container that is dropped without being disposed (every meter is in a process-wide
+    // list until disposed), and a registration holds the container; held strongly, such a container would never be collected.
+    private readonly List<WeakReference<M3terAuthRegistration>> _registrations = new();
     private readonly Meter? _ownMeter;
 
     /// <param name="meterFactory">The container's meter factory (which disposes its meters with the container); null for a meter of the gauge's own, disposed with it.</param>
@@ -38,7 +40,7 @@ internal sealed class RemainingLifetimeGauge : IDisposable
     {
         lock (_registrations)
         {
-            _registrations.Add(registration);
+            _registrations.Add(new WeakReference<M3terAuthRegistration>(registration));
         }
     }
 
@@ -47,7 +49,7 @@ internal sealed class RemainingLifetimeGauge : IDisposable
     {
         lock (_registrations)
         {
-            _registrations.Remove(registration);
+            _registrations.RemoveAll(r => !r.TryGetTarget(out M3terAuthRegistration? live) || ReferenceEquals(live, registration));
         }
     }
 
@@ -56,16 +58,19 @@ internal sealed class RemainingLifetimeGauge : IDisposable
 
     private IEnumerable<Measurement<double>> Observe()
     {
+        var measurements = new List<Measurement<double>>();
         lock (_registrations)
         {
-            var measurements = new Measurement<double>[_registrations.Count];
-            for (int i = 0; i < measurements.Length; i++)
+            _registrations.RemoveAll(r => !r.TryGetTarget(out _));
+            foreach (WeakReference<M3terAuthRegistration> reference in _registrations)
             {
-                M3terAuthRegistration registration = _registrations[i];
-                measurements[i] = new Measurement<double>(registration.RemainingLifetime().TotalSeconds, new KeyValuePair<string, object?>("m3ter.auth.registration", registration.DisplayName));
+                if (reference.TryGetTarget(out M3terAuthRegistration? registration))
+                {
+                    measurements.Add(new Measurement<double>(registration.RemainingLifetime().TotalSeconds, new KeyValuePair<string, object?>("m3ter.auth.registration", registration.DisplayName)));
+                }
             }
-
-            return measurements;
         }
+
+        return measurements;
     }
 }

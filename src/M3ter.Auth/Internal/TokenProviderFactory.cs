@@ -51,12 +51,21 @@ internal sealed class TokenProviderFactory
         TokenClient.BuildPipeline(options, _timeProvider, _clientLogger);
 
     /// <summary>
-    /// A provider for <paramref name="options"/>: its token client is <paramref name="tokenClient"/> when given, else the
-    /// built-in one, over <paramref name="pipeline"/> when given (else one built for these options).
+    /// A provider for <paramref name="options"/>. Its token client is the built-in one, over <paramref name="pipeline"/>
+    /// when given (else one built for these options), with the fleet cache if one is registered; or
+    /// <paramref name="tokenClient"/>, the application's own, unless the options hold a pre-issued token (which is
+    /// served as it is, as without a client of one's own). An application's client gets no fleet cache: the cache is
+    /// keyed by the credentials in the options, and nothing says that the client's tokens are theirs, so two
+    /// registrations with clients of their own could otherwise be served each other's tokens.
     /// </summary>
     public TokenProvider Create(M3terAuthOptions options, ITokenClient? tokenClient = null, ResiliencePipeline<TokenAttempt>? pipeline = null)
     {
-        ITokenClient client = tokenClient ?? new TokenClient(() => _httpClients.CreateClient(TokenClient.HttpClientName), options, _timeProvider, _clientLogger, pipeline);
+        if (tokenClient is not null && string.IsNullOrWhiteSpace(options.AccessToken))
+        {
+            return new TokenProvider(tokenClient, options, _timeProvider, _providerLogger, sharedCache: null);
+        }
+
+        var client = new TokenClient(() => _httpClients.CreateClient(TokenClient.HttpClientName), options, _timeProvider, _clientLogger, pipeline);
         return new TokenProvider(client, options, _timeProvider, _providerLogger, _sharedCache);
     }
 }

@@ -80,6 +80,12 @@ public sealed class OptionSettingsTests
         var registration = host.Services.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName);
         M3terToken first = await registration.GetTokenAsync();
 
+        var renewal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (setting.OnChange == ReloadEffect.RenewsToken)
+        {
+            host.Tokens.Gate = renewal; // the new credentials' request waits, so what is served meanwhile can be seen
+        }
+
         source.Provider.Replace(new Dictionary<string, string?>(settings) { ["M3ter:" + option] = setting.Example });
         Assert.True(setting.Same(registration.Options, TestOptionsWith(setting)), $"the reload did not apply {option}");
 
@@ -90,8 +96,9 @@ public sealed class OptionSettingsTests
                 Assert.Equal(1, host.Tokens.Calls);
                 break;
             case ReloadEffect.RenewsToken:
-                Assert.Same(first, await registration.GetTokenAsync()); // served until the new credentials have a token...
-                await TestWait.UntilAsync(() => host.Tokens.Calls == 2); // ...which is requested at once
+                await TestWait.UntilAsync(() => host.Tokens.Calls == 2); // a token of the new credentials is requested at once...
+                Assert.Same(first, await registration.GetTokenAsync()); // ...and the old one served until it comes
+                renewal.SetResult();
                 await TestWait.UntilAsync(() => !registration.Provider.IsFetching);
                 Assert.Equal("token-2", (await registration.GetTokenAsync()).AccessToken);
                 break;

@@ -33,7 +33,7 @@ public sealed partial class M3terAuthHandler
         }
         finally
         {
-            request.Headers.Authorization = sent.CallersAuthorization;
+            GiveBack(request.Headers, sent.CallersAuthorization);
         }
     }
 

@@ -180,17 +180,16 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void GiveBack(HttpRequestHeaders headers, AuthenticationHeaderValue? callers) => headers.Authorization = callers;
 
-    /// <summary>The <c>Authorization</c> value a request came with; none without a header at all, which is read without looking the header up.</summary>
+    /// <summary>
+    /// The <c>Authorization</c> value a request came with, unless this handler (or another instance of it) set it; none
+    /// without a header at all, which is known without looking the header up.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static AuthenticationHeaderValue? CallersAuthorization(HttpRequestHeaders headers) =>
 #if NET6_0_OR_GREATER
         headers.NonValidated.Count == 0 ? null :
 #endif
-        CallersValue(headers.Authorization);
-
-    /// <summary>The value a request came with, unless this handler (or another instance of it) set it.</summary>
-    private static AuthenticationHeaderValue? CallersValue(AuthenticationHeaderValue? value) =>
-        value is M3terBearerHeaderValue ? null : value;
+        headers.Authorization is AuthenticationHeaderValue value and not M3terBearerHeaderValue ? value : null;
 
     /// <summary>
     /// A request leaving for a host out of scope keeps no token of this registration's (one set on the same message by a
@@ -267,7 +266,7 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
             }
         }
 
-        var sent = new SentAs(uri, request.Method, request.Content, route, token, CallersValue(request.Headers.Authorization));
+        var sent = new SentAs(uri, request.Method, request.Content, route, token, CallersAuthorization(request.Headers));
         request.Headers.Authorization = token.HeaderValue;
         return await CompleteAsync(sending: null, request, sent, async, cancellationToken).ConfigureAwait(false);
     }

@@ -23,22 +23,23 @@ internal static class M3terAuthConfiguration
     };
 
     public static void ApplyEnvironment(M3terAuthOptions options) =>
-        Apply(options, key => EnvironmentVariables.TryGetValue(key, out string? variable) ? Environment.GetEnvironmentVariable(variable) : null, key => EnvironmentVariables[key]);
+        Apply(OptionSettings.Auth, options, key => EnvironmentVariables.TryGetValue(key, out string? variable) ? Environment.GetEnvironmentVariable(variable) : null, key => EnvironmentVariables[key], ErrorsOf(options));
 
-    public static void ApplySection(M3terAuthOptions options, IConfiguration section)
-    {
-        string path = section is IConfigurationSection s ? s.Path : string.Empty;
-        Apply(options, key => section[key], key => path.Length == 0 ? key : path + ":" + key);
-    }
-
-    private static void Apply(M3terAuthOptions options, Func<string, string?> read, Func<string, string> describe) =>
-        Apply(OptionSettings.Auth, options, read, describe, (option, message) => (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message);
+    public static void ApplySection(M3terAuthOptions options, IConfiguration section) =>
+        ApplySection(OptionSettings.Auth, options, section, ErrorsOf(options));
 
     /// <summary>Reads <see cref="M3terTenantOptions"/> from the <c>M3ter:Tenants</c> section: the same keys, parsing and messages as the token settings of <see cref="M3terAuthOptions"/>.</summary>
-    public static void ApplyTenantSection(M3terTenantOptions options, IConfiguration section)
+    public static void ApplyTenantSection(M3terTenantOptions options, IConfiguration section) =>
+        ApplySection(OptionSettings.Tenant, options, section, (option, message) => (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message);
+
+    private static Action<string, string> ErrorsOf(M3terAuthOptions options) =>
+        (option, message) => (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message;
+
+    /// <summary>Reads a section, each message naming the key by its path in the configuration.</summary>
+    private static void ApplySection<T>(IOptionSetting<T>[] settings, T options, IConfiguration section, Action<string, string> error)
     {
         string path = section is IConfigurationSection s ? s.Path : string.Empty;
-        Apply(OptionSettings.Tenant, options, key => section[key], key => path.Length == 0 ? key : path + ":" + key, (option, message) => (options.ConfigurationErrors ??= new Dictionary<string, string>(StringComparer.Ordinal))[option] = message);
+        Apply(settings, options, key => section[key], key => path.Length == 0 ? key : path + ":" + key, error);
     }
 
     /// <summary>Sets every option <paramref name="read"/> has a (non-empty) value for; one that does not parse is reported to <paramref name="error"/> and left as it was.</summary>

@@ -200,7 +200,7 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
     {
         if (request.Headers.Authorization is M3terBearerHeaderValue value
             && route.Cache is TokenProvider provider
-            && ReferenceEquals(provider.ValidToken()?.HeaderValue, value))
+            && ReferenceEquals(provider.Status().ValidToken?.HeaderValue, value))
         {
             request.Headers.Authorization = null;
         }

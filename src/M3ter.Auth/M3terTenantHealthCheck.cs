@@ -49,7 +49,7 @@ public sealed class M3terTenantHealthCheck : IHealthCheck
         foreach (TenantState state in cache.HeldTenants())
         {
             held++;
-            TokenStatus status = state.Provider.GetStatus();
+            TokenStatus status = state.Provider.Status();
             sharedCacheUnavailable ??= status.SharedCacheUnavailable;
             if (status.ValidToken is not null)
             {

@@ -45,13 +45,13 @@ public sealed partial class TokenProvider
         try
         {
             // On the provider's own cancellation: a caller giving up never cancels the request the others wait on.
-            if (_shared is null)
+            if (_fleet is null)
             {
                 token = await _tokenClient.RequestTokenAsync(_disposed.Token).ConfigureAwait(false);
             }
             else
             {
-                token = await ObtainThroughSharedCacheAsync(current, _disposed.Token).ConfigureAwait(false);
+                token = await _fleet.ObtainAsync(current?.Token, _disposed.Token).ConfigureAwait(false);
                 if (token is null && TryDefer(current!, completion))
                 {
                     return;
@@ -60,7 +60,7 @@ public sealed partial class TokenProvider
                 // The token this refresh would have gone on serving was refused or expired meanwhile, and callers may
                 // be waiting on this request: get a new one the way a cold start does (which waits for the lease).
                 // With no current token, it never defers (returns null).
-                token ??= (await ObtainThroughSharedCacheAsync(null, _disposed.Token).ConfigureAwait(false))!;
+                token ??= (await _fleet.ObtainAsync(null, _disposed.Token).ConfigureAwait(false))!;
             }
         }
 #pragma warning disable CA1031 // Every failure is handed to the callers waiting on this request.
@@ -110,7 +110,7 @@ public sealed partial class TokenProvider
                 return false;
             }
 
-            if (RetryPoint(current, now, Jittered(DeferredRefreshRetry).Ticks) is long retryAt && !_retired && !TryPostpone(current, retryAt))
+            if (RetryPoint(current, now, Jittered(RefreshSchedule.DeferredRefreshRetry).Ticks) is long retryAt && !_retired && !TryPostpone(current, retryAt))
             {
                 return false;
             }

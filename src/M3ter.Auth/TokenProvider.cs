@@ -22,7 +22,7 @@ namespace M3ter.Auth;
 /// <para>Timers and background requests never capture a caller's <see cref="ExecutionContext"/>: no caller's
 /// <c>AsyncLocal</c> values are kept alive by the cache, and a token request starts a trace of its own.</para>
 /// </remarks>
-public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSource
+public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenStatusSource, IReplaceableTokenProvider, IFleetMember
 {
     private readonly ITokenClient _tokenClient;
     private readonly M3terAuthOptions _options;
@@ -31,8 +31,7 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
     private readonly object _gate = new();
     private readonly CancellationTokenSource _disposed = new();
     private readonly WeakReference<TokenProvider> _self;
-    private readonly ISharedTokenCache? _shared;
-    private readonly SharedTokenScope? _scope;
+    private readonly FleetCoordinator? _fleet; // with a shared cache: the fleet's way to a token
 
     private CacheEntry? _entry;
     private Rejection? _rejection;
@@ -45,9 +44,6 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
     private volatile bool _retired;
     private TokenProvider? _successor; // under _gate: where a retired provider sends callers that need a new token
     private long _newestIssuedTicks; // written under _gate: when the newest token this provider has served was issued
-
-    // Tokens m3ter refused: removed from the shared cache (compare and delete) by the next request, and never adopted.
-    private readonly RefusedTokens _refused = new();
 
     /// <summary>Initializes a new instance of the <see cref="TokenProvider"/> class.</summary>
     /// <param name="tokenClient">Where tokens come from.</param>
@@ -77,40 +73,33 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
         // A pre-issued token is this process's own: it never goes to the shared cache.
         if (sharedCache is not null && string.IsNullOrWhiteSpace(_options.AccessToken))
         {
-            _shared = sharedCache;
-            _scope = new SharedTokenScope(_options.BaseAddress, _options.AccessKeyId, _options.ApiSecret);
+            _fleet = new FleetCoordinator(sharedCache, _tokenClient, _options, _timeProvider, _logger, this, _disposed.Token);
         }
     }
 
     /// <summary>Gets or sets the source of jitter in [0, 1) for the refresh moment (tests pin it).</summary>
     internal Func<double> Random { get; set; } = Jitter.NextDouble;
 
-    /// <summary>Gets the options this provider runs with.</summary>
-    internal M3terAuthOptions Options => _options;
+    M3terAuthOptions IReplaceableTokenProvider.Options => _options;
 
-    /// <summary>Gets the cached token, if any, without fetching or checking expiry.</summary>
-    internal M3terToken? CachedToken => Volatile.Read(ref _entry)?.Token;
+    long IFleetMember.NewestIssuedTicks => Volatile.Read(ref _newestIssuedTicks);
 
-    /// <summary>Gets when the cached token is due for refresh, if there is one.</summary>
-    internal DateTimeOffset? RefreshAt => Volatile.Read(ref _entry) is CacheEntry entry ? new DateTimeOffset(entry.RefreshAtTicks, TimeSpan.Zero) : null;
+    bool IFleetMember.Serves(M3terToken token) => ReferenceEquals(Volatile.Read(ref _entry)?.Token, token);
 
-    /// <summary>Gets a value indicating whether the cached token was obtained with other credentials (carried over by a reload) and awaits replacement.</summary>
-    internal bool ServesForeignToken => Volatile.Read(ref _entry)?.Foreign == true;
+    double IFleetMember.NextJitter() => Random();
 
-    /// <summary>Gets a value indicating whether a token request is in flight.</summary>
-    internal bool IsFetching => Volatile.Read(ref _fetch) is not null;
-
-    /// <summary>What a health check needs to know: the valid token, if any, and whether fetching the next one is failing.</summary>
-    TokenStatus ITokenStatusSource.GetStatus() => GetStatus();
-
-    internal TokenStatus GetStatus() =>
-        new(ValidToken(), Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure), _shared?.Unavailable);
-
-    /// <summary>Gets the cached token if it has not expired.</summary>
-    internal M3terToken? ValidToken()
+    /// <summary>What a health check, a reload and a test need to know: the token held, and how fetching the next one goes.</summary>
+    TokenStatus ITokenStatusSource.GetStatus()
     {
         CacheEntry? entry = Volatile.Read(ref _entry);
-        return entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
+        M3terToken? valid = entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
+        return new TokenStatus(valid, Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure), _fleet?.Unavailable)
+        {
+            CachedToken = entry?.Token,
+            RefreshAt = entry is null ? null : new DateTimeOffset(entry.RefreshAtTicks, TimeSpan.Zero),
+            ServesForeignToken = entry?.Foreign == true,
+            IsFetching = Volatile.Read(ref _fetch) is not null,
+        };
     }
 
     /// <inheritdoc />
@@ -149,10 +138,10 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
             throw new ArgumentNullException(nameof(token));
         }
 
-        if (_shared is not null && !token.IsStatic)
+        if (_fleet is not null && !token.IsStatic)
         {
             // The next request removes it from the shared cache too (compare and delete) and never adopts it.
-            _refused.Add(token);
+            _fleet.Refuse(token);
         }
 
         CacheEntry? entry = Volatile.Read(ref _entry);
@@ -175,13 +164,8 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
         Interlocked.Exchange(ref _entry, null)?.Dispose();
     }
 
-    /// <summary>
-    /// Drops the cached token and stops its timer, without cancelling a request that callers may still be waiting on:
-    /// for a provider that configuration has just replaced. A request still in flight no longer caches its token.
-    /// A caller that comes later (one that read the old provider just before the reload, and got to it only after) is
-    /// handed to <paramref name="successor"/>: a retired provider never requests a token with the replaced settings.
-    /// </summary>
-    internal void Retire(TokenProvider? successor = null)
+    /// <remarks>A caller that comes later is one that read the old provider just before the reload, and got to it only after.</remarks>
+    void IReplaceableTokenProvider.Retire(TokenProvider? successor)
     {
         lock (_gate)
         {
@@ -192,12 +176,7 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
         Interlocked.Exchange(ref _entry, null)?.Dispose();
     }
 
-    /// <summary>
-    /// Caches a token obtained elsewhere (by the provider this one replaces), if nothing is cached yet. With
-    /// <paramref name="refreshNow"/> the token is served only until this provider's own request produces the next
-    /// one, which starts at once; otherwise it is refreshed on this provider's schedule.
-    /// </summary>
-    internal void Adopt(M3terToken token, bool refreshNow)
+    void IReplaceableTokenProvider.Adopt(M3terToken token, bool refreshNow)
     {
         lock (_gate)
         {

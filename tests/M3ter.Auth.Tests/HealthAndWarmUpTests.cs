@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
+using M3ter.Auth.Internal;
 using M3ter.Auth.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -55,7 +56,7 @@ public sealed class HealthCheckTests
         _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("endpoint down", HttpStatusCode.ServiceUnavailable, null, null));
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
         await _provider.GetTokenAsync(); // starts the background refresh, which fails
-        for (int i = 0; i < 500 && _provider.GetStatus().RefreshFailures == 0; i++)
+        for (int i = 0; i < 500 && _provider.Status().RefreshFailures == 0; i++)
         {
             await Task.Delay(10);
         }

@@ -59,7 +59,7 @@ public sealed class ReloadDuringARequestTests
         var registration = sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName);
         Assert.True(
             response.StatusCode == HttpStatusCode.OK,
-            $"got {(int)response.StatusCode} after {apiCalls} API call(s); the current provider still serves {registration.Provider.CachedToken?.AccessToken}; tokens issued: {issued}");
+            $"got {(int)response.StatusCode} after {apiCalls} API call(s); the current provider still serves {registration.Provider.Status().CachedToken?.AccessToken}; tokens issued: {issued}");
     }
 
     private sealed class DelegatingStub(Func<HttpRequestMessage, string?, HttpStatusCode> decide) : HttpMessageHandler

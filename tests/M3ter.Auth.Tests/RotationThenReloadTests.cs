@@ -62,7 +62,7 @@ public sealed class RotationThenReloadTests
         // Rotation; the new pair's first request hits a 503, the old token stays in use with a retry ~1 s later.
         var rotated = new Dictionary<string, string?>(settings) { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" };
         source.Provider.Replace(rotated);
-        await Eventually(() => Volatile.Read(ref newCredentialRequests) == 1 && !registration.Provider.IsFetching);
+        await Eventually(() => Volatile.Read(ref newCredentialRequests) == 1 && !registration.Provider.Status().IsFetching);
 
         // An unrelated setting changes (or a second source reloads) before that retry.
         if (unrelatedReload)
@@ -71,7 +71,7 @@ public sealed class RotationThenReloadTests
         }
 
         // Within a few seconds the new credentials must have produced the token in use.
-        await Eventually(() => !ReferenceEquals(registration.Provider.CachedToken, old), () => $"still serving the old credentials' token; token requests: {string.Join(", ", basics)}");
+        await Eventually(() => !ReferenceEquals(registration.Provider.Status().CachedToken, old), () => $"still serving the old credentials' token; token requests: {string.Join(", ", basics)}");
         Assert.NotSame(old, await provider.GetTokenAsync());
     }
 

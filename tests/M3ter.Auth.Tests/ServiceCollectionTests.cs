@@ -314,11 +314,11 @@ public sealed class ServiceCollectionTests
         source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
 
         // No caller waits: the new credentials fetch in the background, without any call to start them.
-        await TestWait.UntilAsync(() => registration.Provider.CachedToken is { } t && !ReferenceEquals(t, before));
+        await TestWait.UntilAsync(() => registration.Provider.Status().CachedToken is { } t && !ReferenceEquals(t, before));
         M3terToken after = await provider.GetTokenAsync();
         Assert.NotSame(before, after);
         Assert.Same(after, await provider.GetTokenAsync());
-        Assert.Null(replaced.CachedToken); // the replaced provider let go of its token (and its timer)
+        Assert.Null(replaced.Status().CachedToken); // the replaced provider let go of its token (and its timer)
         Assert.Equal(new[] { Basic("old-key", "old-secret"), Basic("new-key", "new-secret") }, basics);
     }
 
@@ -358,7 +358,7 @@ public sealed class ServiceCollectionTests
         }
 
         source.Provider.Replace(new() { ["M3ter:AccessKeyId"] = "new-key", ["M3ter:ApiSecret"] = "new-secret" });
-        await TestWait.UntilAsync(() => sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider.CachedToken?.AccessToken == "pair-token-2");
+        await TestWait.UntilAsync(() => sp.GetRequiredKeyedService<M3terAuthRegistration>(Options.DefaultName).Provider.Status().CachedToken?.AccessToken == "pair-token-2");
         for (int i = 0; i < 50; i++)
         {
             Assert.Equal("pair-token-2", (await provider.GetTokenAsync()).AccessToken); // never the old token again

@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using M3ter.Auth.Internal;
 using Microsoft.Extensions.Time.Testing;
 
 namespace M3ter.Auth.Tests;
@@ -211,7 +212,7 @@ public sealed class SharedTokenCacheTests
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(35)); // the refresh falls due
 
-        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "from-another-process");
+        await TestWait.UntilAsync(() => provider.Status().CachedToken?.AccessToken == "from-another-process");
         Assert.Equal(1, _client.Calls);
     }
 
@@ -224,16 +225,16 @@ public sealed class SharedTokenCacheTests
         _cache.Calls.Clear();
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // due: read (nothing newer), lease (taken)
-        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.Status().IsFetching && provider.Status().RefreshAt > _time.GetUtcNow());
         Assert.Same(first, await provider.GetTokenAsync());
         Assert.Equal(new[] { "read", "lease" }, _cache.Calls); // a refresh never waits (polls) for another process's lease
-        Assert.Equal(0, provider.GetStatus().RefreshFailures); // and that is not a failure
+        Assert.Equal(0, provider.Status().RefreshFailures); // and that is not a failure
 
         var newer = new M3terToken("holders-token", "Bearer", _time.GetUtcNow() + TimeSpan.FromHours(5), _time.GetUtcNow());
         _cache.Stored = newer;
-        _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+        _time.Advance(provider.Status().RefreshAt!.Value - _time.GetUtcNow());
 
-        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "holders-token");
+        await TestWait.UntilAsync(() => provider.Status().CachedToken?.AccessToken == "holders-token");
         Assert.Equal(1, _client.Calls);
     }
 
@@ -262,7 +263,7 @@ public sealed class SharedTokenCacheTests
         var newer = new M3terToken("newer", "Bearer", _time.GetUtcNow() + TimeSpan.FromHours(6), _time.GetUtcNow());
         _cache.Stored = newer; // someone already replaced it
 
-        b.Invalidate(b.CachedToken!);
+        b.Invalidate(b.Status().CachedToken!);
         M3terToken next = await b.GetTokenAsync();
 
         Assert.Equal("newer", next.AccessToken); // the removal of `old` did not delete `newer`
@@ -277,7 +278,7 @@ public sealed class SharedTokenCacheTests
         using var provider = new TokenProvider(new TokenClient(new System.Net.Http.HttpClient(), options, _time), options, _time, null, _cache);
 
         await provider.GetTokenAsync();
-        provider.Invalidate(provider.CachedToken!);
+        provider.Invalidate(provider.Status().CachedToken!);
         await provider.GetTokenAsync();
 
         Assert.Empty(_cache.Calls);

@@ -3,6 +3,7 @@ using System.Linq;
 using System.Net;
 using System.Threading;
 using System.Threading.Tasks;
+using M3ter.Auth.Internal;
 using M3ter.Auth.TestSupport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -112,9 +113,9 @@ public sealed class TokenProviderRobustnessTests
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // the refresh starts by itself
         await TestWait.UntilAsync(() => client.Calls == 2);
 
-        provider.Retire(); // a reload replaced it
+        provider.Replaceable().Retire(); // a reload replaced it
         refresh.SetException(new M3terAuthException("m3ter rejected the credentials of access key 'old'", HttpStatusCode.Unauthorized, "invalid_client", null));
-        await TestWait.UntilAsync(() => !provider.IsFetching);
+        await TestWait.UntilAsync(() => !provider.Status().IsFetching);
 
         Assert.DoesNotContain(_logs.Logs, l => l.Level >= LogLevel.Error);
     }

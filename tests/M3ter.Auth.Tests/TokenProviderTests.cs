@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Http;
 using System.Threading;
 using System.Threading.Tasks;
+using M3ter.Auth.Internal;
 using M3ter.Auth.TestSupport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
@@ -149,7 +150,7 @@ public sealed class TokenProviderTests
         Assert.All(calls, c => Assert.Same(first, c.Result));
         await TestWait.UntilAsync(() => _client.Calls == 2);
         _client.Gate.SetResult();
-        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-2");
+        await TestWait.UntilAsync(() => provider.Status().CachedToken?.AccessToken == "token-2");
         Assert.Equal(2, _client.Calls);
         Assert.Equal("token-2", (await provider.GetTokenAsync()).AccessToken);
     }
@@ -167,7 +168,7 @@ public sealed class TokenProviderTests
 
         await provider.GetTokenAsync();
 
-        Assert.Equal(issued + TimeSpan.FromSeconds(refreshAfterSeconds), provider.RefreshAt);
+        Assert.Equal(issued + TimeSpan.FromSeconds(refreshAfterSeconds), provider.Status().RefreshAt);
     }
 
     [Fact]
@@ -179,7 +180,7 @@ public sealed class TokenProviderTests
 
         await provider.GetTokenAsync();
 
-        Assert.Equal(issued + TimeSpan.FromHours(5) - TimeSpan.FromMinutes(11), provider.RefreshAt);
+        Assert.Equal(issued + TimeSpan.FromHours(5) - TimeSpan.FromMinutes(11), provider.Status().RefreshAt);
     }
 
     [Fact]
@@ -263,7 +264,7 @@ public sealed class TokenProviderTests
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
         Assert.Same(first, await provider.GetTokenAsync());
-        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.Status().IsFetching && provider.Status().RefreshAt > _time.GetUtcNow());
 
         // Within the back-off nothing new is requested however many callers come.
         for (int i = 0; i < 100; i++)
@@ -276,8 +277,8 @@ public sealed class TokenProviderTests
 
         // After the back-off it tries again by itself; once the endpoint recovers the new token is used.
         _client.Behaviour = null;
-        _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
-        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-3");
+        _time.Advance(provider.Status().RefreshAt!.Value - _time.GetUtcNow());
+        await TestWait.UntilAsync(() => provider.Status().CachedToken?.AccessToken == "token-3");
         Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning);
     }
 
@@ -292,11 +293,11 @@ public sealed class TokenProviderTests
         for (int attempt = 0; attempt < 20 && _time.GetUtcNow() < first.ExpiresAt; attempt++)
         {
             // The failed attempt is over and its retry is scheduled; no caller is needed to start it.
-            await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
-            Assert.True(provider.RefreshAt < first.ExpiresAt);
+            await TestWait.UntilAsync(() => !provider.Status().IsFetching && provider.Status().RefreshAt > _time.GetUtcNow());
+            Assert.True(provider.Status().RefreshAt < first.ExpiresAt);
             Assert.Same(first, await provider.GetTokenAsync());
             int calls = _client.Calls;
-            _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+            _time.Advance(provider.Status().RefreshAt!.Value - _time.GetUtcNow());
             await TestWait.UntilAsync(() => _client.Calls == calls + 1);
         }
 
@@ -311,7 +312,7 @@ public sealed class TokenProviderTests
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(5)); // a quiet process: nobody calls
 
-        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-2");
+        await TestWait.UntilAsync(() => provider.Status().CachedToken?.AccessToken == "token-2");
         Assert.Equal(2, _client.Calls);
     }
 
@@ -331,12 +332,12 @@ public sealed class TokenProviderTests
         _time.Advance(TimeSpan.FromMilliseconds(4700)); // 300 ms left
 
         failing.SetException(new M3terAuthException("boom")); // retry in half of what is left: 150 ms
-        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
-        Assert.Equal(TimeSpan.FromMilliseconds(150), provider.RefreshAt!.Value - _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.Status().IsFetching && provider.Status().RefreshAt > _time.GetUtcNow());
+        Assert.Equal(TimeSpan.FromMilliseconds(150), provider.Status().RefreshAt!.Value - _time.GetUtcNow());
         _time.Advance(TimeSpan.FromMilliseconds(150));
 
         await TestWait.UntilAsync(() => _client.Calls == 3);
-        await TestWait.UntilAsync(() => provider.CachedToken?.AccessToken == "token-3");
+        await TestWait.UntilAsync(() => provider.Status().CachedToken?.AccessToken == "token-3");
     }
 
     [Fact]
@@ -349,7 +350,7 @@ public sealed class TokenProviderTests
         _client.Behaviour = _ => Task.FromException<M3terToken>(new M3terAuthException("boom"));
         _time.Advance(TimeSpan.FromMilliseconds(9950)); // 50 ms left: no room for another try
 
-        await TestWait.UntilAsync(() => _client.Calls >= 2 && !provider.IsFetching);
+        await TestWait.UntilAsync(() => _client.Calls >= 2 && !provider.Status().IsFetching);
         await Task.Delay(200);
 
         Assert.Equal(2, _client.Calls);
@@ -364,7 +365,7 @@ public sealed class TokenProviderTests
         _client.Behaviour = _ => Task.FromException<M3terToken>(new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 100 seconds elapsing."));
 
         _time.Advance(TimeSpan.FromHours(5) - TimeSpan.FromMinutes(4));
-        await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+        await TestWait.UntilAsync(() => !provider.Status().IsFetching && provider.Status().RefreshAt > _time.GetUtcNow());
         for (int i = 0; i < 100; i++)
         {
             Assert.Same(first, await provider.GetTokenAsync());
@@ -463,12 +464,12 @@ public sealed class TokenProviderTests
         _time.Advance(TimeSpan.FromMinutes(55)); // the refresh point of a 1-hour token
         for (int round = 0; round < 4; round++)
         {
-            await TestWait.UntilAsync(() => !provider.IsFetching && provider.RefreshAt > _time.GetUtcNow());
+            await TestWait.UntilAsync(() => !provider.Status().IsFetching && provider.Status().RefreshAt > _time.GetUtcNow());
             Assert.Same(first, await provider.GetTokenAsync());
-            _time.Advance(provider.RefreshAt!.Value - _time.GetUtcNow());
+            _time.Advance(provider.Status().RefreshAt!.Value - _time.GetUtcNow());
         }
 
-        await TestWait.UntilAsync(() => !provider.IsFetching);
+        await TestWait.UntilAsync(() => !provider.Status().IsFetching);
         Assert.True(endpoint.Calls >= 1 + (4 * 3), $"{endpoint.Calls} token requests");
         Assert.DoesNotContain(_logs.Logs, l => l.Level >= LogLevel.Error);
         Assert.Single(_logs.Logs, l => l.Level == LogLevel.Warning);

@@ -48,7 +48,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     /// <summary>How long the cached token has left (zero without a valid token), for the remaining-lifetime gauge.</summary>
     public TimeSpan RemainingLifetime()
     {
-        M3terToken? token = Volatile.Read(ref _current).Provider.ValidToken();
+        M3terToken? token = Volatile.Read(ref _current).Provider.Status().ValidToken;
         if (token is null)
         {
             return TimeSpan.Zero;
@@ -72,10 +72,10 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
 
     public void Invalidate(M3terToken token) => Volatile.Read(ref _current).Provider.Invalidate(token);
 
-    public TokenStatus GetStatus() => Volatile.Read(ref _current).Provider.GetStatus();
+    public TokenStatus GetStatus() => Volatile.Read(ref _current).Provider.Status();
 
     /// <summary>Gets the options in use now.</summary>
-    public M3terAuthOptions Options => Volatile.Read(ref _current).Provider.Options;
+    public M3terAuthOptions Options => Volatile.Read(ref _current).Provider.Replaceable().Options;
 
     public void Dispose()
     {
@@ -107,7 +107,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
             }
 
             Current current = Volatile.Read(ref _current);
-            M3terAuthOptions before = current.Provider.Options;
+            M3terAuthOptions before = current.Provider.Replaceable().Options;
             if (before.IsEquivalentTo(options))
             {
                 return;
@@ -121,24 +121,24 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
             // credentials have not produced one yet) stays due for replacement, whatever else this reload changes.
             Current next = Build(options);
             string effect;
-            if (!before.SharesTokensWith(options) || current.Provider.ValidToken() is not M3terToken valid)
+            if (!before.SharesTokensWith(options) || current.Provider.Status() is not { ValidToken: M3terToken valid } status)
             {
                 effect = "the next request fetches a token with the new settings";
             }
-            else if (before.HasSameCredentials(options) && !current.Provider.ServesForeignToken)
+            else if (before.HasSameCredentials(options) && !status.ServesForeignToken)
             {
-                next.Provider.Adopt(valid, refreshNow: false);
+                next.Provider.Replaceable().Adopt(valid, refreshNow: false);
                 effect = "the cached token stays in use";
             }
             else
             {
-                next.Provider.Adopt(valid, refreshNow: true);
+                next.Provider.Replaceable().Adopt(valid, refreshNow: true);
                 effect = "the cached token is served until the new credentials have produced a token, which is being requested now";
             }
 
             // The old provider is retired, not disposed: callers already waiting on its request still get their token.
             Volatile.Write(ref _current, next);
-            current.Provider.Retire(next.Provider);
+            current.Provider.Replaceable().Retire(next.Provider);
             Log.OptionsChanged(_logger, DisplayName, effect);
         }
     }
@@ -146,7 +146,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     private Current Build(M3terAuthOptions options)
     {
         TokenProvider provider = _providers.Create(options, _tokenClient);
-        return new Current(provider, new HostScope(provider.Options));
+        return new Current(provider, new HostScope(provider.Replaceable().Options));
     }
 
     private sealed class Current(TokenProvider provider, HostScope scope)

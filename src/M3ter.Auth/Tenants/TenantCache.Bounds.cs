@@ -72,7 +72,7 @@ internal sealed partial class TenantCache
             Log.TenantDropped(_logger, state.Tenant, reason);
         }
 
-        state.Provider.Retire();
+        state.Provider.Replaceable().Retire();
     }
 
     /// <summary>

@@ -143,7 +143,7 @@ internal sealed partial class TenantCache
             if (!_held.TryGetValue(state.Tenant, out TenantState? current) || !ReferenceEquals(current, state))
             {
                 // Dropped or replaced meanwhile: serve the callers waiting on this recheck, hold nothing.
-                renewed.Provider.Retire();
+                renewed.Provider.Replaceable().Retire();
                 return renewed;
             }
 
@@ -152,7 +152,7 @@ internal sealed partial class TenantCache
             renewed.SeenUse = state.LastUse;
             renewed.IsHeld = true;
             state.IsHeld = false;
-            state.Provider.Retire();
+            state.Provider.Replaceable().Retire();
         }
 
         M3terAuthDiagnostics.RecordTenantLookup("rotated");
@@ -220,7 +220,7 @@ internal sealed partial class TenantCache
 
             if (!Finish(tenant, lookup))
             {
-                state.Provider.Retire(); // forgotten (or abandoned) while it ran: answer the waiting callers, hold nothing
+                state.Provider.Replaceable().Retire(); // forgotten (or abandoned) while it ran: answer the waiting callers, hold nothing
             }
             else
             {

@@ -238,7 +238,7 @@ internal sealed partial class TenantCache : IM3terTenantTokenProvider, IDisposab
         (M3terToken token, TenantState used) = await GetTokenAndStateAsync(hosts.Tenant, cancellationToken).ConfigureAwait(false);
         if (!ReferenceEquals(used, hosts) && !used.HasSameHostsAs(hosts))
         {
-            throw new M3terAuthException($"The credentials of m3ter tenant '{hosts.Tenant}' now belong to another server ({used.Provider.Options.BaseAddress}), so the request for {hosts.Provider.Options.BaseAddress} was not sent with them.") { ForOtherHosts = true };
+            throw new M3terAuthException($"The credentials of m3ter tenant '{hosts.Tenant}' now belong to another server ({used.Options.BaseAddress}), so the request for {hosts.Options.BaseAddress} was not sent with them.") { ForOtherHosts = true };
         }
 
         return token;

@@ -15,7 +15,8 @@ internal sealed class TenantState
         Tenant = tenant;
         Credentials = credentials;
         Provider = provider;
-        Route = new AuthRoute(new HostScope(provider.Options), new TenantTokenSource(cache, this), provider);
+        Options = provider.Replaceable().Options;
+        Route = new AuthRoute(new HostScope(Options), new TenantTokenSource(cache, this), provider);
         IdleSinceTicks = createdAtTicks;
     }
 
@@ -23,13 +24,16 @@ internal sealed class TenantState
 
     /// <summary>Whether <paramref name="other"/> sends its token to the same hosts (a rotation may also move a tenant to another server).</summary>
     public bool HasSameHostsAs(TenantState other) =>
-        Provider.Options.BaseAddress == other.Provider.Options.BaseAddress
-        && Provider.Options.IngestBaseAddress == other.Provider.Options.IngestBaseAddress;
+        Options.BaseAddress == other.Options.BaseAddress
+        && Options.IngestBaseAddress == other.Options.IngestBaseAddress;
 
     public M3terCredentials Credentials { get; }
 
     /// <summary>Gets the tenant's own token cache: single flight, refresh and remembered rejections, per tenant.</summary>
     public TokenProvider Provider { get; }
+
+    /// <summary>Gets the options the provider runs with: these credentials, on the tenant's hosts.</summary>
+    public M3terAuthOptions Options { get; }
 
     /// <summary>Gets what the handler sends with: the hosts of these credentials, and renewals through the tenant cache.</summary>
     public AuthRoute Route { get; }

@@ -99,7 +99,7 @@ public sealed class OptionSettingsTests
                 await TestWait.UntilAsync(() => host.Tokens.Calls == 2); // a token of the new credentials is requested at once...
                 Assert.Same(first, await registration.GetTokenAsync()); // ...and the old one served until it comes
                 renewal.SetResult();
-                await TestWait.UntilAsync(() => !registration.Provider.IsFetching);
+                await TestWait.UntilAsync(() => !registration.Provider.Status().IsFetching);
                 Assert.Equal("token-2", (await registration.GetTokenAsync()).AccessToken);
                 break;
             case ReloadEffect.DropsToken:

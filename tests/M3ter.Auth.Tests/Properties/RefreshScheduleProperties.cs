@@ -1,6 +1,7 @@
 using System;
 using System.Threading.Tasks;
 using CsCheck;
+using M3ter.Auth.Internal;
 using Xunit.Abstractions;
 
 namespace M3ter.Auth.Tests.Properties;
@@ -65,7 +66,7 @@ public sealed class RefreshScheduleProperties(ITestOutputHelper output)
         M3terToken served = provider.GetTokenAsync().AsTask().GetAwaiter().GetResult();
 
         Assert.Same(token, served);
-        return (now, token, provider.RefreshAt ?? throw new InvalidOperationException("no refresh scheduled"));
+        return (now, token, provider.Status().RefreshAt ?? throw new InvalidOperationException("no refresh scheduled"));
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;

@@ -131,7 +131,8 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
     {
         HttpRequestHeaders headers = request.Headers;
         AuthenticationHeaderValue? callers = CallersAuthorization(headers);
-        var sent = new SentAs(uri, request.Method, request.Content, route, token, callers);
+        HttpMethod method = request.Method; // as sent: a redirect below may rewrite the request
+        HttpContent? content = request.Content;
         headers.Authorization = token.HeaderValue;
         Task<HttpResponseMessage> sending = SendOnce(request, callers, cancellationToken);
         if (IsCompletedSuccessfully(sending) && !Replay.IsRefusal(sending.Result))
@@ -140,7 +141,7 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
             return sending;
         }
 
-        return CompleteAsync(sending, request, sent, cancellationToken);
+        return CompleteAsync(sending, request, new SentAs(uri, method, content, route, token, callers), cancellationToken);
     }
 
     // The two ways off the warm path return a Task from a method of their own: a ValueTask (and its AsTask call) in

@@ -201,7 +201,7 @@ public sealed partial class M3terAuthHandler : DelegatingHandler
     {
         if (request.Headers.Authorization is M3terBearerHeaderValue value
             && route.Cache is TokenProvider provider
-            && ReferenceEquals(provider.Status().ValidToken?.HeaderValue, value))
+            && ReferenceEquals(provider.Replaceable().ValidToken(out _)?.HeaderValue, value))
         {
             request.Headers.Authorization = null;
         }

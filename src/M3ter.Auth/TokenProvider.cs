@@ -82,6 +82,13 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
 
     M3terAuthOptions IReplaceableTokenProvider.Options => _options;
 
+    M3terToken? IReplaceableTokenProvider.ValidToken(out bool foreign)
+    {
+        CacheEntry? entry = Volatile.Read(ref _entry);
+        foreign = entry?.Foreign == true;
+        return entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
+    }
+
     long IFleetMember.NewestIssuedTicks => Volatile.Read(ref _newestIssuedTicks);
 
     bool IFleetMember.Serves(M3terToken token) => ReferenceEquals(Volatile.Read(ref _entry)?.Token, token);

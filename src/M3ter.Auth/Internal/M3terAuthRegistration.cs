@@ -48,7 +48,7 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
     /// <summary>How long the cached token has left (zero without a valid token), for the remaining-lifetime gauge.</summary>
     public TimeSpan RemainingLifetime()
     {
-        M3terToken? token = Volatile.Read(ref _current).Provider.Status().ValidToken;
+        M3terToken? token = Volatile.Read(ref _current).Provider.Replaceable().ValidToken(out _);
         if (token is null)
         {
             return TimeSpan.Zero;
@@ -121,11 +121,11 @@ internal sealed class M3terAuthRegistration : ITokenProvider, IDisposable, IToke
             // credentials have not produced one yet) stays due for replacement, whatever else this reload changes.
             Current next = Build(options);
             string effect;
-            if (!before.SharesTokensWith(options) || current.Provider.Status() is not { ValidToken: M3terToken valid } status)
+            if (!before.SharesTokensWith(options) || current.Provider.Replaceable().ValidToken(out bool foreign) is not M3terToken valid)
             {
                 effect = "the next request fetches a token with the new settings";
             }
-            else if (before.HasSameCredentials(options) && !status.ServesForeignToken)
+            else if (before.HasSameCredentials(options) && !foreign)
             {
                 next.Provider.Replaceable().Adopt(valid, refreshNow: false);
                 effect = "the cached token stays in use";

@@ -38,6 +38,13 @@ internal interface IReplaceableTokenProvider
     M3terAuthOptions Options { get; }
 
     /// <summary>
+    /// The cached token if it has not expired, and (<paramref name="foreign"/>) whether it was obtained with other
+    /// credentials (carried over by a reload) and awaits replacement, read together. Unlike the status snapshot, it
+    /// asks nothing of a shared cache.
+    /// </summary>
+    M3terToken? ValidToken(out bool foreign);
+
+    /// <summary>
     /// Caches a token obtained elsewhere (by the provider this one replaces), if nothing is cached yet. With
     /// <paramref name="refreshNow"/> the token is served only until this provider's own request produces the next
     /// one, which starts at once; otherwise it is refreshed on this provider's schedule.

@@ -6,7 +6,7 @@ using StackExchange.Redis;
 
 namespace M3ter.Auth.StackExchangeRedis;
 
-// One Redis call: bounded, guarded by the circuit breaker, and watched when slow.
+// One Redis call: bounded, guarded by the circuit breaker (Internal/RedisCircuitBreaker), and watched when slow.
 public sealed partial class M3terRedisTokenCache
 {
     /// <summary>
@@ -22,8 +22,8 @@ public sealed partial class M3terRedisTokenCache
     private async Task<CallResult> RunAsync(string operation, Func<IDatabase, ScopeKeys, Task<RedisResult>> call, ScopeKeys keys, CallKind kind, CancellationToken cancellationToken)
     {
         bool probe = false;
-        long trips = Volatile.Read(ref _trips);
-        if (Volatile.Read(ref _disposed) != 0 || (kind != CallKind.Must && !MayCall(out probe, out trips)))
+        long trips = _breaker.Trips;
+        if (Volatile.Read(ref _disposed) != 0 || (kind != CallKind.Must && !_breaker.MayCall(out probe, out trips)))
         {
             return default;
         }
@@ -31,10 +31,10 @@ public sealed partial class M3terRedisTokenCache
         Task<RedisResult>? pending = null;
         try
         {
-            Task<IConnectionMultiplexer> connecting = Connection();
+            Task<IConnectionMultiplexer> connecting = _connection.Get();
             if (!connecting.IsCompleted)
             {
-                await WaitForConnectionAsync(connecting, cancellationToken).ConfigureAwait(false);
+                await _connection.WaitAsync(connecting, cancellationToken).ConfigureAwait(false);
             }
 
             // Until Redis has answered once, a call may take ConnectTimeout: a new process's first commands pay for
@@ -56,7 +56,7 @@ public sealed partial class M3terRedisTokenCache
             }
 
             Volatile.Write(ref _answered, true);
-            Close(trips);
+            _breaker.Close(trips);
             return new CallResult(result, MaybeRan: true);
         }
         catch (Exception ex) when (Volatile.Read(ref _disposed) != 0 && ex is ObjectDisposedException or OperationCanceledException or RedisConnectionException)
@@ -74,14 +74,14 @@ public sealed partial class M3terRedisTokenCache
 #pragma warning restore CA1031
         {
             Observe(pending);
-            Trip(operation, ex);
+            _breaker.Trip(operation, ex);
             return new CallResult(null, MaybeRan: pending is not null);
         }
         finally
         {
             if (probe)
             {
-                Volatile.Write(ref _probing, 0); // answered, failed or cancelled: the next call after the break may probe
+                _breaker.EndProbe();
             }
         }
     }
@@ -100,7 +100,7 @@ public sealed partial class M3terRedisTokenCache
         {
             await pending.WaitAsync(rest, _timeProvider, CancellationToken.None).ConfigureAwait(false);
             Volatile.Write(ref _answered, true);
-            Close(trips);
+            _breaker.Close(trips);
         }
 #pragma warning disable CA1031 // observed here, reported as the breaker opening
         catch (Exception ex)
@@ -109,14 +109,14 @@ public sealed partial class M3terRedisTokenCache
             Observe(pending);
             if (Volatile.Read(ref _disposed) == 0)
             {
-                Trip(operation, ex);
+                _breaker.Trip(operation, ex);
             }
         }
         finally
         {
             if (probe)
             {
-                Volatile.Write(ref _probing, 0);
+                _breaker.EndProbe();
             }
         }
     }

@@ -43,17 +43,10 @@ public sealed partial class M3terRedisTokenCache : ISharedTokenCache, ISharedRej
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly ConditionalWeakTable<SharedTokenScope, ScopeKeys> _keys = new();
-    private readonly object _gate = new();
-    private Task<IConnectionMultiplexer>? _connection;
-    private bool _ownsConnection;
-    private Task? _connectWait; // under _gate: the bounded wait for the opening connection, shared by every call meanwhile
-    private Task? _connectWaitFor; // under _gate: the connection attempt _connectWait waits for
+    private readonly RedisConnection _connection;
     private bool _answered;
-    private long _openUntilTicks;
-    private string? _openReason;
+    private readonly RedisCircuitBreaker _breaker;
     private int _disposed;
-    private int _probing;
-    private long _trips;
 
     /// <summary>Initializes a new instance of the <see cref="M3terRedisTokenCache"/> class. It does not connect until first used.</summary>
     /// <param name="options">Where Redis is, and the timeouts; copied.</param>
@@ -67,24 +60,15 @@ public sealed partial class M3terRedisTokenCache : ISharedTokenCache, ISharedRej
         _options = options.Clone();
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _connection = new RedisConnection(_options, _timeProvider, () => Volatile.Read(ref _disposed) != 0);
+        _breaker = new RedisCircuitBreaker(_options.BreakDuration, _timeProvider, _logger);
     }
 
     /// <inheritdoc />
     public TimeSpan LeaseWaitTimeout => _options.LeaseWaitTimeout;
 
     /// <inheritdoc />
-    public string? Unavailable
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _timeProvider.GetUtcNow().UtcTicks < _openUntilTicks
-                    ? string.Format(CultureInfo.InvariantCulture, "Redis is unavailable ({0}); next try at {1:O}", _openReason, new DateTimeOffset(_openUntilTicks, TimeSpan.Zero))
-                    : null;
-            }
-        }
-    }
+    public string? Unavailable => _breaker.Unavailable;
 
     /// <inheritdoc />
     public async ValueTask<M3terToken?> ReadAsync(SharedTokenScope scope, CancellationToken cancellationToken = default)

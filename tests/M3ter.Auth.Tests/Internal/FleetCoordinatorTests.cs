@@ -89,7 +89,11 @@ public sealed class FleetCoordinatorTests
         await AdvanceUntilAsync(obtaining, () => { });
 
         Assert.Equal("token-1", (await obtaining)?.AccessToken);
-        Assert.InRange(_time.GetUtcNow() - start, cache.LeaseWaitTimeout, cache.LeaseWaitTimeout + TimeSpan.FromSeconds(1));
+        Assert.True(_time.GetUtcNow() - start >= cache.LeaseWaitTimeout, "gave up before LeaseWaitTimeout");
+
+        // Polls are 50 ms apart (the jitter is pinned to the middle), so waiting at most LeaseWaitTimeout means at most
+        // that many polls. (Counted, not timed: the fake clock may run ahead of a coordinator the machine starves.)
+        Assert.InRange(_member.Draws, 1, (int)(cache.LeaseWaitTimeout.Ticks / TimeSpan.FromMilliseconds(50).Ticks) + 1);
     }
 
     [Fact]
@@ -184,12 +188,20 @@ public sealed class FleetCoordinatorTests
 
     private sealed class Member : IFleetMember
     {
+        private int _draws;
+
         public M3terToken? Served { get; set; }
 
         public long NewestIssuedTicks => 0;
 
         public bool Serves(M3terToken token) => ReferenceEquals(Served, token);
 
-        public double NextJitter() => 0.5;
+        public int Draws => Volatile.Read(ref _draws);
+
+        public double NextJitter()
+        {
+            Interlocked.Increment(ref _draws);
+            return 0.5;
+        }
     }
 }

@@ -86,7 +86,7 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
     {
         CacheEntry? entry = Volatile.Read(ref _entry);
         foreign = entry?.Foreign == true;
-        return entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
+        return Unexpired(entry);
     }
 
     long IFleetMember.NewestIssuedTicks => Volatile.Read(ref _newestIssuedTicks);
@@ -99,15 +99,17 @@ public sealed partial class TokenProvider : ITokenProvider, IDisposable, ITokenS
     TokenStatus ITokenStatusSource.GetStatus()
     {
         CacheEntry? entry = Volatile.Read(ref _entry);
-        M3terToken? valid = entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
-        return new TokenStatus(valid, Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure), _fleet?.Unavailable)
+        return new TokenStatus(Unexpired(entry), Volatile.Read(ref _refreshFailures), Volatile.Read(ref _lastFailure), _fleet?.Unavailable)
         {
             CachedToken = entry?.Token,
             RefreshAt = entry is null ? null : new DateTimeOffset(entry.RefreshAtTicks, TimeSpan.Zero),
-            ServesForeignToken = entry?.Foreign == true,
             IsFetching = Volatile.Read(ref _fetch) is not null,
         };
     }
+
+    /// <summary>The entry's token if it has not expired.</summary>
+    private M3terToken? Unexpired(CacheEntry? entry) =>
+        entry is not null && _timeProvider.GetUtcNow().UtcTicks < entry.ExpiresAtTicks ? entry.Token : null;
 
     /// <inheritdoc />
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]

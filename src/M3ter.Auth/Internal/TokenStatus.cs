@@ -15,9 +15,6 @@ internal sealed record TokenStatus(M3terToken? ValidToken, int RefreshFailures, 
     /// <summary>Gets when the cached token is due for refresh, if there is one.</summary>
     public DateTimeOffset? RefreshAt { get; init; }
 
-    /// <summary>Gets a value indicating whether the cached token was obtained with other credentials (carried over by a reload) and awaits replacement.</summary>
-    public bool ServesForeignToken { get; init; }
-
     /// <summary>Gets a value indicating whether a token request is in flight.</summary>
     public bool IsFetching { get; init; }
 }
